@@ -1,0 +1,194 @@
+"""The converter seam: subclass ``Converter``, implement ``detect`` and ``conversations``, register it."""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from itertools import pairwise
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Literal, final
+
+from importer.errors import InputError
+from importer.models import Conversation, Message
+
+__all__ = [
+    "RESERVED_ID_PREFIX",
+    "ConvertOptions",
+    "Converter",
+    "Diagnostic",
+    "load_json",
+    "peek_json",
+]
+
+#: the EverOS server reserves ids starting with this prefix
+RESERVED_ID_PREFIX = "gen_"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConvertOptions:
+    """Options every converter receives; a converter uses those that apply to it."""
+
+    #: force ``solo`` (personal API) or ``team`` (group API) where the format has a scene
+    scene: Literal["solo", "team"] | None = None
+    #: keep joins/leaves/topic changes etc. as messages instead of skipping them
+    include_system_events: bool = False
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One problem found in an input: an error rejects the conversation, a warning does not."""
+
+    path: str
+    where: str | None
+    message: str
+    severity: Literal["error", "warning"] = "error"
+
+    def __str__(self) -> str:
+        place = f": {self.where}" if self.where else ""
+        return f"{self.path}{place}: {self.message}"
+
+
+class Converter(ABC):
+    """Turns one kind of input (a file, a folder, a zip) into ``Conversation`` objects.
+
+    Subclasses set ``name`` and ``description`` and implement ``detect`` and ``conversations``;
+    ``transform`` may drop or rewrite single messages. ``read`` is the sealed engine the
+    pipeline calls: it applies ``transform``, sorts stably by timestamp, makes message ids unique
+    and checks what every target needs, so a conversation with errors never reaches a server.
+    """
+
+    name: ClassVar[str]
+    description: ClassVar[str] = ""
+
+    def __init__(self, options: ConvertOptions | None = None) -> None:
+        self.options = options or ConvertOptions()
+        #: warnings of every conversation read so far, and errors of rejected ones
+        self.diagnostics: list[Diagnostic] = []
+        #: conversations rejected because of errors (the rest of the input goes on)
+        self.rejected: list[InputError] = []
+        self._pending: list[Diagnostic] = []
+
+    # -- hooks -----------------------------------------------------------------------------
+
+    @classmethod
+    @abstractmethod
+    def detect(cls, path: Path) -> bool:
+        """Whether ``path`` (file or directory) is in this converter's format. Must be cheap."""
+
+    @abstractmethod
+    def conversations(self, path: Path) -> Iterator[Conversation]:
+        """Yield the conversations in ``path``.
+
+        Raise ``InputError`` when the input cannot be read at all; call ``self.error`` or
+        ``self.warning`` for problems in single messages (then keep going, so that every
+        problem is reported at once).
+        """
+
+    def transform(self, message: Message, conversation: Conversation) -> Message | None:
+        """Rewrite one message, or return ``None`` to leave it out. The default keeps it."""
+        return message
+
+    # -- helpers for subclasses ------------------------------------------------------------
+
+    def error(self, path: Path | str, where: str | None, message: str) -> None:
+        """Record a problem that rejects the conversation being read."""
+        self._pending.append(Diagnostic(str(path), where, message, "error"))
+
+    def warning(self, path: Path | str, where: str | None, message: str) -> None:
+        """Record something the user should know that does not stop the import."""
+        self._pending.append(Diagnostic(str(path), where, message, "warning"))
+
+    # -- engine ----------------------------------------------------------------------------
+
+    @final
+    def read(self, path: Path) -> Iterator[Conversation]:
+        """Yield the valid conversations of ``path``; rejected ones land in ``self.rejected``."""
+        for conversation in self.conversations(path):
+            conversation = self._finish(conversation)
+            problems, self._pending = self._pending, []
+            self.diagnostics.extend(problems)
+            errors = [p for p in problems if p.severity == "error"]
+            if errors:
+                reason = str(errors[0]) if len(errors) == 1 else f"{len(errors)} problems"
+                self.rejected.append(
+                    InputError(
+                        conversation.origin or str(path),
+                        f"{reason}; conversation {conversation.key} not imported",
+                        problems=[str(e) for e in errors],
+                    )
+                )
+                continue
+            yield conversation
+        # problems reported after the last conversation (or when there was none)
+        problems, self._pending = self._pending, []
+        self.diagnostics.extend(problems)
+        errors = [p for p in problems if p.severity == "error"]
+        if errors:
+            self.rejected.append(
+                InputError(str(path), f"{len(errors)} problems", problems=[str(e) for e in errors])
+            )
+
+    def _finish(self, conversation: Conversation) -> Conversation:
+        origin = conversation.origin or "?"
+        messages: list[Message] = []
+        for message in conversation.messages:
+            kept = self.transform(message, conversation)
+            if kept is not None:
+                messages.append(kept)
+        in_order = all(a.timestamp <= b.timestamp for a, b in pairwise(messages))
+        if not in_order:
+            self.warning(origin, None, "timestamps out of order; sorted chronologically")
+            messages.sort(key=lambda m: m.timestamp)  # stable: equal timestamps keep file order
+        seen: dict[str, int] = {}
+        for i, message in enumerate(messages):
+            where = f"message {i} (id {message.message_id})"
+            if message.message_id.startswith(RESERVED_ID_PREFIX):
+                self.error(origin, where, f"message_id must not start with '{RESERVED_ID_PREFIX}'")
+            if not message.content.strip():
+                self.error(origin, where, "field 'content' is empty")
+            if conversation.kind == "group" and not message.sender_id:
+                self.error(origin, where, "field 'sender' is missing")
+            count = seen.get(message.message_id, 0) + 1
+            seen[message.message_id] = count
+            if count > 1:
+                new_id = f"{message.message_id}~{count}"
+                self.warning(
+                    origin, where, f"message_id repeated; this occurrence is imported as {new_id}"
+                )
+                messages[i] = message.model_copy(update={"message_id": new_id})
+        return conversation.model_copy(update={"messages": messages})
+
+
+def peek_json(path: Path, size: int = 65536) -> str | None:
+    """The first ``size`` characters of a JSON-looking file, or None (for cheap ``detect``)."""
+    if not path.is_file() or path.suffix.lower() != ".json":
+        return None
+    try:
+        with path.open("rb") as f:
+            head = f.read(size)
+    except OSError:
+        return None
+    return head.decode("utf-8", errors="replace").lstrip("\ufeff \t\r\n")
+
+
+def load_json(path: Path) -> Any:
+    """Parse a whole JSON file, turning every failure into an ``InputError`` that names the place."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise InputError(str(path), f"cannot read file: {exc.strerror or exc}") from exc
+    if not raw.strip():
+        raise InputError(str(path), "file is empty")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(str(path), f"not UTF-8 text (byte {exc.start})") from exc
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        where = f"line {exc.lineno} column {exc.colno}"
+        reason = "truncated JSON" if exc.pos >= len(text.rstrip()) else f"invalid JSON ({exc.msg})"
+        raise InputError(str(path), reason, where=where) from exc
+

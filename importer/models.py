@@ -1,0 +1,79 @@
+"""The canonical models every part of the importer speaks: Message, Conversation, Chunk."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["Chunk", "Conversation", "ConversationKind", "Message", "Role"]
+
+Role = Literal["user", "assistant"]
+ConversationKind = Literal["group", "personal"]
+
+
+class Message(BaseModel):
+    """One message, already converted: who said what, when (Unix milliseconds)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    message_id: str = Field(min_length=1)
+    timestamp: int
+    sender_id: str
+    sender_name: str | None = None
+    role: Role = "user"
+    content: str
+    #: id of the message this one answers (thread reply, quote), when the source says so
+    reply_to: str | None = None
+
+
+class Conversation(BaseModel):
+    """A whole conversation from one source, messages in chronological order.
+
+    ``kind`` picks the API: ``group`` (many participants, ``conversation_id`` is the group id)
+    or ``personal`` (one user with an assistant, ``conversation_id`` is the user id).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: ConversationKind
+    conversation_id: str = Field(min_length=1)
+    session_id: str | None = None
+    name: str | None = None
+    description: str | None = None
+    #: sender id -> display name
+    participants: dict[str, str] = Field(default_factory=dict)
+    #: converter name and the input it came from, for reports
+    source: str = ""
+    origin: str = ""
+    messages: list[Message] = Field(default_factory=list)
+    #: messages the converter left out on purpose (system events), for the summary
+    skipped: int = 0
+
+    @property
+    def key(self) -> str:
+        """The conversation's identity in checkpoints and reports."""
+        if self.kind == "group":
+            return f"group:{self.conversation_id}"
+        if self.session_id:
+            return f"personal:{self.conversation_id}/{self.session_id}"
+        return f"personal:{self.conversation_id}"
+
+
+class Chunk(BaseModel):
+    """Consecutive messages of one conversation sent in one request."""
+
+    model_config = ConfigDict(frozen=True)
+
+    conversation_key: str
+    #: position of this chunk among the chunks of this run's send of the conversation
+    index: int
+    messages: list[Message]
+
+    @property
+    def first(self) -> Message:
+        return self.messages[0]
+
+    @property
+    def last(self) -> Message:
+        return self.messages[-1]
