@@ -1,0 +1,223 @@
+"""``BatchImporter``: the public face of the pipeline, for the CLI and for Python code.
+
+Subclass it and override ``_setup_group``, ``_send_chunk``, ``_wait_task`` or ``_flush`` to
+change one step; the engine (ordering, checkpointing, concurrency) stays the same.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Iterable, Mapping
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from importer.checkpoint import CheckpointStore, job_name
+from importer.config import ImportSettings, base_url_from_env, make_settings
+from importer.discovery import discover
+from importer.errors import ConfigError
+from importer.models import Chunk, Conversation
+from importer.pipeline import Pipeline, Progress, validate_inputs
+from importer.report import Report
+from importer.retry import Backoff
+from importer.sender import Sender
+from importer.targets.base import Receipt, Target, TaskState
+from importer.targets.everos import EverOSTarget
+
+__all__ = ["BatchImporter"]
+
+log = structlog.get_logger()
+
+
+class BatchImporter:
+    """Import conversations into a memory service, resumably.
+
+    ``BatchImporter(api_url=..., api_key=..., concurrency=10, chunk_size=50)`` takes the
+    settings of ``ImportSettings`` as keywords (or ``settings=``). With no ``api_url`` (and no
+    ``EVEROS_BASE_URL``), it imports into the embedded local sandbox. Pass ``target=`` to send
+    to another API adapter.
+    """
+
+    def __init__(
+        self,
+        *,
+        settings: ImportSettings | None = None,
+        target: Target | None = None,
+        progress: Progress | None = None,
+        **options: Any,
+    ) -> None:
+        if settings is not None and options:
+            raise ConfigError("pass either settings= or keyword options, not both")
+        if settings is None:
+            options.setdefault("api_url", base_url_from_env())
+            settings = make_settings(**options)
+        self.settings = settings
+        self.progress = progress
+        self._target = target
+        self._sender: Sender | None = None
+        self._pipeline: Pipeline | None = None
+        self._sandbox: Any = None
+        self._reports: list[Report] = []
+
+    # -- public API ----------------------------------------------------------------------------
+
+    async def import_paths(self, paths: Iterable[str | Path]) -> Report:
+        """Import every conversation found under ``paths`` (files, folders, zips)."""
+        paths = list(paths)
+        started = time.monotonic()
+        inputs, missing = discover(paths, source=self.settings.source)
+        report = Report()
+        report.input_errors.extend((e.path, str(e), e.problems) for e in missing)
+        async with self._running([str(p) for p in paths], report) as pipeline:
+            pending, found = await pipeline.validate(inputs, report)
+            if self.progress is not None:
+                self.progress.start(pending)
+            await pipeline.run(inputs, report, found)
+        return self._finish(report, started)
+
+    async def validate_paths(self, paths: Iterable[str | Path]) -> Report:
+        """Check inputs without sending anything (``--validate-only``)."""
+        started = time.monotonic()
+        inputs, missing = discover(list(paths), source=self.settings.source)
+        report = Report()
+        report.input_errors.extend((e.path, str(e), e.problems) for e in missing)
+        options = Pipeline.convert_options(self.settings)
+        await validate_inputs(inputs, options, report)
+        return self._finish(report, started)
+
+    async def import_file(self, path: str | Path) -> Report:
+        """Import one file (any supported format)."""
+        return await self.import_paths([path])
+
+    async def import_directory(self, directory: str | Path) -> Report:
+        """Import every supported input under ``directory``."""
+        return await self.import_paths([directory])
+
+    async def import_conversation(self, conversation: Conversation | Mapping[str, Any]) -> Report:
+        """Import one conversation built in code: a ``Conversation`` or an EverOS batch dict."""
+        if not isinstance(conversation, Conversation):
+            from converters.everos import conversation_from_everos
+
+            conversation = conversation_from_everos(conversation, origin="<memory>")
+        started = time.monotonic()
+        report = Report()
+        async with self._running([f"conversation:{conversation.key}"], report) as pipeline:
+            if self.progress is not None:
+                self.progress.start(len(conversation.messages))
+            await pipeline.run_conversations([conversation], report)
+        return self._finish(report, started)
+
+    def get_stats(self) -> dict[str, int]:
+        """Totals over every run of this importer so far."""
+        conversations = [r for report in self._reports for r in report.conversations]
+        stats = {
+            "messages_sent": sum(r.sent for r in conversations),
+            "messages_already_imported": sum(r.already for r in conversations),
+            "conversations_processed": sum(r.status in ("done", "unchanged") for r in conversations),
+            "conversations_failed": sum(r.status == "failed" for r in conversations),
+            "input_errors": sum(len(report.input_errors) for report in self._reports),
+        }
+        if self._sender is not None:
+            stats.update(
+                requests=self._sender.stats.requests,
+                retries=self._sender.stats.retries,
+                rate_limited=self._sender.stats.rate_limited,
+            )
+        return stats
+
+    def request_stop(self) -> None:
+        """Stop taking new chunks (what the first Ctrl-C does); the run then saves and returns."""
+        if self._pipeline is not None:
+            self._pipeline.request_stop()
+
+    @property
+    def sender(self) -> Sender | None:
+        return self._sender
+
+    # -- hooks: one step each, override to change it ---------------------------------------------
+
+    async def _setup_group(self, conversation: Conversation) -> None:
+        """Create or update the group's name and description before its first chunk."""
+        assert self._sender is not None
+        await self._sender.setup(conversation)
+
+    async def _send_chunk(self, conversation: Conversation, chunk: Chunk) -> Receipt:
+        """Send one chunk; the receipt holds the task id to wait for, if the server gave one."""
+        assert self._sender is not None
+        return await self._sender.add(conversation, chunk)
+
+    async def _wait_task(self, task_id: str) -> TaskState:
+        """Wait until the server has processed an accepted chunk."""
+        assert self._sender is not None
+        return await self._sender.wait(task_id)
+
+    async def _flush(self, conversation: Conversation) -> None:
+        """Ask the server to extract memories now, after the conversation's last chunk."""
+        assert self._sender is not None
+        await self._sender.flush(conversation)
+
+    # -- plumbing ----------------------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def _running(self, job_inputs: list[str], report: Report) -> AsyncIterator[Pipeline]:
+        target = self._open_target()
+        report.target = self.target_description
+        store = CheckpointStore(
+            self.settings.checkpoint_dir,
+            job_name(job_inputs, target.identity),
+            job={"inputs": job_inputs, "target": target.identity},
+        ).open(restart=self.settings.restart)
+        report.checkpoint = str(store.path)
+        try:
+            async with Sender(
+                target,
+                concurrency=self.settings.concurrency,
+                backoff=Backoff(max_attempts=self.settings.max_attempts),
+                request_timeout=self.settings.request_timeout,
+                task_timeout=self.settings.task_timeout,
+            ) as sender:
+                self._sender = sender
+                self._pipeline = Pipeline(self.settings, self, store, progress=self.progress)
+                try:
+                    yield self._pipeline
+                finally:
+                    self._pipeline = None
+        finally:
+            if self.progress is not None:
+                self.progress.close()
+            await store.close()
+            self._close_sandbox()
+
+    def _open_target(self) -> Target:
+        if self._target is not None:
+            return self._target
+        api_key = self.settings.api_key.get_secret_value() if self.settings.api_key else None
+        if self.settings.api_url:
+            return EverOSTarget(self.settings.api_url, api_key)
+        from importer.sandbox.server import SandboxServer
+
+        db = self.settings.sandbox_db.resolve()
+        self._sandbox = SandboxServer(db).start()
+        target = EverOSTarget(self._sandbox.url, None)
+        target.identity = f"sandbox:{db}"
+        return target
+
+    @property
+    def target_description(self) -> str:
+        if self._target is not None:
+            return self._target.identity
+        if self.settings.api_url:
+            return self.settings.api_url
+        return f"local sandbox ({self.settings.sandbox_db})"
+
+    def _close_sandbox(self) -> None:
+        if self._sandbox is not None:
+            self._sandbox.stop()
+            self._sandbox = None
+
+    def _finish(self, report: Report, started: float) -> Report:
+        report.seconds = time.monotonic() - started
+        self._reports.append(report)
+        return report

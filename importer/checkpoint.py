@@ -1,0 +1,323 @@
+"""The durable checkpoint: what the server acknowledged, per conversation, surviving any crash.
+
+Layout, for a job named ``N`` in the checkpoint directory:
+
+    N.json            snapshot: every conversation's state as of journal sequence ``journal_seq``
+    N.journal.jsonl   one line per change since the snapshot, each holding the conversation's
+                      whole new state, so replaying a line twice is harmless
+    N.lock            held while a run uses the checkpoint
+
+A change counts only once its journal line is fsynced; changes arriving while a write is in
+progress are written and synced together (group commit). The snapshot is rewritten atomically
+(temp file, fsync, rename, directory fsync) once the journal holds about as many lines as there
+are conversations, so the cost per acknowledgement stays flat however many conversations a job has.
+No message text and no secrets are stored: only ids, timestamps and counts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import re
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import filelock
+import structlog
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from importer.errors import CheckpointError
+from importer.models import Message
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "CheckpointStore",
+    "ConversationState",
+    "Cursor",
+    "InFlight",
+    "job_name",
+]
+
+log = structlog.get_logger()
+
+SCHEMA_VERSION = 1
+_MIN_FOLD_LINES = 1000
+
+
+class Cursor(BaseModel):
+    """How far a conversation is acknowledged: the last timestamp and the ids sent at it.
+
+    Messages are sent in timestamp order, so a message is covered when it is older than the
+    cursor, or at the cursor's timestamp with an acknowledged id. A grown export therefore sends
+    only its new messages.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    timestamp: int
+    ids: tuple[str, ...] = ()
+
+    def covers(self, message: Message) -> bool:
+        return message.timestamp < self.timestamp or (
+            message.timestamp == self.timestamp and message.message_id in self.ids
+        )
+
+    def advance(self, messages: Iterable[Message]) -> Cursor:
+        """The cursor after ``messages`` (chronological) are acknowledged too."""
+        timestamp, ids = self.timestamp, list(self.ids)
+        for message in messages:
+            if message.timestamp != timestamp:
+                timestamp, ids = message.timestamp, []
+            ids.append(message.message_id)
+        return Cursor(timestamp=timestamp, ids=tuple(ids))
+
+
+START = Cursor(timestamp=-(2**62))
+
+
+class InFlight(BaseModel):
+    """A chunk the server accepted (202) whose task had not been seen to finish."""
+
+    model_config = ConfigDict(frozen=True)
+
+    task_id: str
+    #: the cursor and count once this chunk counts as acknowledged
+    cursor: Cursor
+    acked: int
+
+
+class ConversationState(BaseModel):
+    """Everything the importer remembers about one conversation. Immutable: replace, don't edit."""
+
+    model_config = ConfigDict(frozen=True)
+
+    origin: str = ""
+    acked: int = 0
+    cursor: Cursor | None = None
+    inflight: InFlight | None = None
+    group_ready: bool = False
+    #: the acknowledged count at the last successful flush
+    flushed_at: int | None = None
+    failure: str | None = None
+
+    @property
+    def resume_cursor(self) -> Cursor:
+        return self.cursor or START
+
+    @property
+    def complete(self) -> bool:
+        return self.flushed_at is not None and self.flushed_at == self.acked and not self.inflight
+
+
+class _Snapshot(BaseModel):
+    version: int
+    job: dict[str, Any]
+    journal_seq: int = 0
+    updated_at: str = ""
+    conversations: dict[str, ConversationState] = {}
+
+
+def job_name(inputs: Iterable[str], target: str) -> str:
+    """A file-name-safe checkpoint name for "these inputs into this target"."""
+    resolved = sorted(str(Path(p).resolve()) for p in inputs)
+    digest = hashlib.sha256(json.dumps([resolved, target]).encode()).hexdigest()[:12]
+    first = Path(resolved[0]).name if resolved else "import"
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", first).strip("-.")[:40] or "import"
+    return f"{slug}-{digest}"
+
+
+class CheckpointStore:
+    """The checkpoint of one job. ``open`` (locks, loads), ``record`` (durable), ``close``."""
+
+    def __init__(self, directory: Path | str, name: str, *, job: Mapping[str, Any]) -> None:
+        self.directory = Path(directory)
+        self.name = name
+        self.job = dict(job)
+        self.path = self.directory / f"{name}.json"
+        self.journal_path = self.directory / f"{name}.journal.jsonl"
+        self._lock = filelock.FileLock(str(self.directory / f"{name}.lock"))
+        self._states: dict[str, ConversationState] = {}
+        self._seq = 0
+        self._journal_lines = 0
+        self._journal: Any = None
+        self._buffer: list[str] = []
+        self._waiters: list[asyncio.Future[None]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def open(self, *, restart: bool = False) -> CheckpointStore:
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise CheckpointError(f"cannot create checkpoint directory {self.directory}: {exc}") from exc
+        try:
+            self._lock.acquire(timeout=0)
+        except filelock.Timeout:
+            raise CheckpointError(
+                f"another import is already running with checkpoint {self.path} "
+                "(wait for it to finish, or stop it first)"
+            ) from None
+        try:
+            if restart:
+                self.path.unlink(missing_ok=True)
+                self.journal_path.unlink(missing_ok=True)
+            else:
+                self._load()
+            self._fold_now()  # start from a compact snapshot and an empty journal
+            self._journal = open(self.journal_path, "a", encoding="utf-8")  # noqa: SIM115
+        except BaseException:
+            self._lock.release()
+            raise
+        return self
+
+    async def close(self) -> None:
+        """Write what is pending, fold the journal into the snapshot and release the lock."""
+        await self.flush()
+        if self._journal is not None:
+            self._journal.close()
+            self._journal = None
+            self._fold_now()
+        if self._lock.is_locked:
+            self._lock.release()
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def get(self, key: str) -> ConversationState:
+        return self._states.get(key) or ConversationState()
+
+    def items(self) -> list[tuple[str, ConversationState]]:
+        return list(self._states.items())
+
+    # -- writing -----------------------------------------------------------------------------
+
+    async def record(self, key: str, state: ConversationState) -> None:
+        """Store ``state`` for ``key``; returns once it is on disk."""
+        if self._journal is None:
+            raise CheckpointError("checkpoint is not open")
+        self._states[key] = state
+        self._seq += 1
+        entry = {"seq": self._seq, "key": key, "state": state.model_dump(exclude_defaults=True)}
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._buffer.append(json.dumps(entry, separators=(",", ":")))
+        self._waiters.append(waiter)
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._drain())
+        await asyncio.shield(waiter)
+
+    async def flush(self) -> None:
+        """Wait until everything recorded so far is on disk."""
+        while self._writer is not None and not self._writer.done():
+            await asyncio.shield(self._writer)
+
+    async def _drain(self) -> None:
+        while self._buffer:
+            lines, waiters = self._buffer, self._waiters
+            self._buffer, self._waiters = [], []
+            try:
+                await asyncio.to_thread(self._append, lines)
+                if self._journal_lines >= max(_MIN_FOLD_LINES, len(self._states)):
+                    states, seq = dict(self._states), self._seq
+                    await asyncio.to_thread(self._fold, states, seq)
+            except OSError as exc:
+                error = CheckpointError(f"cannot write checkpoint {self.journal_path}: {exc}")
+                for waiter in waiters:
+                    if not waiter.done():
+                        waiter.set_exception(error)
+                continue
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
+
+    def _append(self, lines: list[str]) -> None:
+        self._journal.write("\n".join(lines) + "\n")
+        self._journal.flush()
+        os.fsync(self._journal.fileno())
+        self._journal_lines += len(lines)
+
+    def _fold_now(self) -> None:
+        self._fold(dict(self._states), self._seq)
+
+    def _fold(self, states: dict[str, ConversationState], seq: int) -> None:
+        snapshot = _Snapshot(
+            version=SCHEMA_VERSION,
+            job=self.job,
+            journal_seq=seq,
+            updated_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            conversations=states,
+        )
+        _write_atomically(self.path, snapshot.model_dump_json(indent=1, exclude_defaults=True))
+        # everything in the journal is now in the snapshot (lines are written in seq order)
+        if self._journal is not None:
+            self._journal.truncate(0)
+            self._journal.flush()
+            os.fsync(self._journal.fileno())
+        else:
+            self.journal_path.unlink(missing_ok=True)
+        self._journal_lines = 0
+
+    def _load(self) -> None:
+        if self.path.exists():
+            try:
+                snapshot = _Snapshot.model_validate_json(self.path.read_bytes())
+            except (ValidationError, ValueError) as exc:
+                raise CheckpointError(
+                    f"checkpoint {self.path} is unreadable ({_first_line(exc)}); "
+                    "start over with --restart"
+                ) from exc
+            if snapshot.version != SCHEMA_VERSION:
+                raise CheckpointError(
+                    f"checkpoint {self.path} has version {snapshot.version}, this importer "
+                    f"reads version {SCHEMA_VERSION}; start over with --restart"
+                )
+            self._states = dict(snapshot.conversations)
+            self._seq = snapshot.journal_seq
+        replayed = 0
+        for entry in _journal_entries(self.journal_path):
+            if entry["seq"] > self._seq:
+                self._states[entry["key"]] = ConversationState.model_validate(entry["state"])
+                self._seq = max(self._seq, entry["seq"])
+                replayed += 1
+        if replayed:
+            log.info("checkpoint_journal_replayed", entries=replayed, checkpoint=str(self.path))
+
+
+def _journal_entries(path: Path) -> Iterable[dict[str, Any]]:
+    try:
+        handle = open(path, encoding="utf-8")  # noqa: SIM115
+    except FileNotFoundError:
+        return
+    with handle:
+        for line in handle:
+            try:
+                entry = json.loads(line)
+                entry["seq"], entry["key"], entry["state"]  # noqa: B018
+            except (ValueError, KeyError, TypeError):
+                # a line torn by a crash mid-write: it was never acknowledged as durable
+                continue
+            yield entry
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    try:
+        fd = os.open(path.parent, os.O_RDONLY)
+    except OSError:  # platforms without directory handles
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__

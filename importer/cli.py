@@ -1,0 +1,223 @@
+"""``python -m importer``: arguments, logging, progress, signals, and errors turned into exit codes.
+
+Exit codes: 0 everything done, 1 something failed, 2 usage or configuration, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shlex
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from importer.api import BatchImporter
+from importer.config import API_KEY_ENV, base_url_from_env, make_settings
+from importer.console import LogProgress, TqdmProgress, configure_logging, format_summary
+from importer.errors import ConfigError, ImporterError
+from importer.report import Report
+
+__all__ = ["main"]
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+_COMMANDS = {"import", "convert", "status", "serve", "stored"}
+
+log = structlog.get_logger()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    # ``import`` is the default command: ``python -m importer PATH`` and the seed's
+    # ``python -m importer --input FILE --scene team --validate-only`` both work
+    if not args_list or (args_list[0] not in _COMMANDS and args_list[0] not in {"-h", "--help", "--version"}):
+        args_list.insert(0, "import")
+    parser = _build_parser()
+    args = parser.parse_args(args_list)
+    configure_logging(getattr(args, "log_format", "console"), verbose=getattr(args, "verbose", False))
+    try:
+        return int(args.func(args))
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except ImporterError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+# -- import -------------------------------------------------------------------------------------
+
+
+def _run_import(args: argparse.Namespace) -> int:
+    paths = [*args.paths, *(args.input or [])]
+    if not paths:
+        raise ConfigError("give at least one export file or directory (or --input FILE)")
+    api_url = args.api_url or base_url_from_env()
+    settings = make_settings(
+        api_url=api_url,
+        api_key=args.api_key or os.environ.get(API_KEY_ENV) or None,
+        source=args.source,
+        scene=args.scene,
+        include_system_events=args.include_system_events,
+        concurrency=args.concurrency,
+        chunk_size=args.chunk_size,
+        checkpoint_dir=args.checkpoint_dir,
+        restart=args.restart,
+        sandbox_db=args.sandbox_db,
+    )
+    progress: Any
+    if args.validate_only or args.no_progress:
+        progress = None
+    elif sys.stderr.isatty():
+        progress = TqdmProgress()
+    else:
+        progress = LogProgress()
+    importer = BatchImporter(settings=settings, progress=progress)
+    if args.validate_only:
+        report = asyncio.run(importer.validate_paths(paths))
+        print(format_summary(report, validate_only=True))
+        _write_report(args.report, report)
+        return EXIT_FAILED if report.input_errors else EXIT_OK
+
+    report = asyncio.run(_import_with_signals(importer, paths))
+    print(format_summary(report))
+    _write_report(args.report, report)
+    if report.interrupted:
+        resume = shlex.join(["python", "-m", "importer", *[a for a in sys.argv[1:] if a != "--restart"]])
+        print(f"Interrupted. Progress is saved; resume with:\n  {resume}", file=sys.stderr)
+    elif settings.api_url is None and report.exit_code != EXIT_INTERRUPTED:
+        print(
+            f"Data went to the local sandbox database {settings.sandbox_db} "
+            "(see it with: python -m importer stored).\n"
+            "To import into a real server: --api-url URL --api-key KEY "
+            f"(or set EVEROS_BASE_URL and {API_KEY_ENV}).",
+        )
+    return report.exit_code
+
+
+async def _import_with_signals(importer: BatchImporter, paths: list[str]) -> Report:
+    loop = asyncio.get_running_loop()
+    interrupted = False
+
+    def on_signal(signum: int) -> None:
+        nonlocal interrupted
+        if interrupted:  # the second one: leave now; the journal is valid line by line
+            os._exit(EXIT_INTERRUPTED)
+        interrupted = True
+        print(
+            "\nStopping: finishing requests in flight (press Ctrl-C again to quit at once)...",
+            file=sys.stderr,
+        )
+        importer.request_stop()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, on_signal, signum)
+    try:
+        report = await importer.import_paths(paths)
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+    report.interrupted = interrupted and not report.fatal
+    return report
+
+
+def _write_report(path: str | None, report: Report) -> None:
+    if path:
+        Path(path).write_text(json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n")
+
+
+# -- convert / status -----------------------------------------------------------------------------
+
+
+def _run_convert(args: argparse.Namespace) -> int:
+    from importer.convert import convert_paths
+
+    report = convert_paths(
+        args.paths,
+        Path(args.output),
+        source=args.source,
+        scene=args.scene,
+        include_system_events=args.include_system_events,
+    )
+    print(format_summary(report, validate_only=True).replace("Validated", "Converted", 1))
+    print(f"Wrote {sum(1 for r in report.conversations)} files to {args.output}")
+    return EXIT_FAILED if report.input_errors else EXIT_OK
+
+
+def _run_status(args: argparse.Namespace) -> int:
+    from importer.status import describe_checkpoints
+
+    print(describe_checkpoints(Path(args.checkpoint_dir), args.checkpoint))
+    return EXIT_OK
+
+
+# -- parser -----------------------------------------------------------------------------------------
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m importer",
+        description="Import chat history (ConversationFormat, EverOS JSON, Slack, Discord) into "
+        "a memory service, resumably. With no --api-url it imports into a local sandbox.",
+    )
+    parser.add_argument("--version", action="version", version="%(prog)s 0.1.0")
+    sub = parser.add_subparsers(dest="command")
+
+    imp = sub.add_parser("import", help="import exports (the default command)")
+    imp.add_argument("paths", nargs="*", metavar="PATH", help="export files, folders or zips")
+    imp.add_argument("--input", action="append", metavar="PATH", help="an input (may repeat)")
+    imp.add_argument("--api-url", help="server base URL, e.g. http://localhost:1995 "
+                     "(env EVEROS_BASE_URL; default: the local sandbox)")
+    imp.add_argument("--api-key", help=f"API key (env {API_KEY_ENV}); never printed")
+    _add_convert_options(imp)
+    imp.add_argument("--concurrency", type=int, default=10, help="requests in flight at most (10)")
+    imp.add_argument("--chunk-size", type=int, default=50, help="messages per request (50, max 500)")
+    imp.add_argument("--checkpoint-dir", default="checkpoints", help="where checkpoints live")
+    imp.add_argument("--restart", action="store_true", help="ignore the checkpoint, start over")
+    imp.add_argument("--validate-only", action="store_true", help="check inputs, send nothing")
+    imp.add_argument("--report", metavar="PATH", help="write the run's report as JSON")
+    imp.add_argument("--sandbox-db", default="importer-sandbox.db",
+                     help="SQLite file of the embedded sandbox (when no --api-url)")
+    _add_output_options(imp)
+    imp.set_defaults(func=_run_import)
+
+    conv = sub.add_parser("convert", help="write each conversation as an EverOS batch JSON file")
+    conv.add_argument("paths", nargs="+", metavar="PATH")
+    conv.add_argument("--output", "-o", required=True, metavar="DIR")
+    _add_convert_options(conv)
+    _add_output_options(conv)
+    conv.set_defaults(func=_run_convert)
+
+    status = sub.add_parser("status", help="show what checkpoints hold")
+    status.add_argument("checkpoint", nargs="?", help="a checkpoint file (default: list all)")
+    status.add_argument("--checkpoint-dir", default="checkpoints")
+    _add_output_options(status)
+    status.set_defaults(func=_run_status)
+
+    from importer.sandbox.cli import register_commands
+
+    register_commands(sub)
+    return parser
+
+
+def _add_convert_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--source", help="force an input format (default: detect)")
+    parser.add_argument("--scene", choices=["solo", "team"],
+                        help="ConversationFormat: solo = personal API, team = group API")
+    parser.add_argument("--include-system-events", action="store_true",
+                        help="keep joins, topic changes and similar events as messages")
+
+
+def _add_output_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--log-format", choices=["console", "json"], default="console")
+    parser.add_argument("--verbose", "-v", action="store_true", help="debug logging")

@@ -1,0 +1,68 @@
+"""Settings of one import run, validated once at the boundary (CLI flags, environment, library)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+from importer.chunker import DEFAULT_MAX_REQUEST_BYTES, MAX_CHUNK_MESSAGES
+from importer.errors import ConfigError
+
+__all__ = ["API_KEY_ENV", "BASE_URL_ENVS", "ImportSettings", "base_url_from_env", "make_settings"]
+
+API_KEY_ENV = "EVEROS_API_KEY"
+BASE_URL_ENVS = ("EVEROS_BASE_URL", "EVER_OS_BASE_URL")
+
+
+class ImportSettings(BaseModel):
+    """Everything that shapes a run. ``api_url`` None means: import into the embedded sandbox."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    api_url: str | None = None
+    api_key: SecretStr | None = None
+    source: str | None = None
+    scene: Literal["solo", "team"] | None = None
+    include_system_events: bool = False
+    concurrency: int = Field(default=10, ge=1, le=256)
+    chunk_size: int = Field(default=50, ge=1, le=MAX_CHUNK_MESSAGES)
+    max_request_bytes: int = Field(default=DEFAULT_MAX_REQUEST_BYTES, ge=1024)
+    #: conversations sent at once; more than ``concurrency`` so that lanes waiting on tasks
+    #: do not leave request slots idle
+    lanes: int | None = Field(default=None, ge=1)
+    checkpoint_dir: Path = Path("checkpoints")
+    restart: bool = False
+    sandbox_db: Path = Path("importer-sandbox.db")
+    request_timeout: float = Field(default=120.0, gt=0)
+    task_timeout: float = Field(default=600.0, gt=0)
+    max_attempts: int = Field(default=8, ge=1)
+    #: how often a chunk whose task failed is sent again before its conversation fails
+    max_task_resends: int = Field(default=3, ge=0)
+    #: seconds in-flight requests get to finish after the first Ctrl-C
+    stop_grace: float = Field(default=10.0, ge=0)
+
+    @property
+    def lane_count(self) -> int:
+        return self.lanes or max(8, self.concurrency * 4)
+
+
+def base_url_from_env() -> str | None:
+    for name in BASE_URL_ENVS:
+        value = os.environ.get(name)
+        if value:
+            return value
+    return None
+
+
+def make_settings(**values: object) -> ImportSettings:
+    """Build settings, turning validation errors into one readable ``ConfigError``."""
+    try:
+        return ImportSettings.model_validate(values)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in exc.errors()
+        )
+        raise ConfigError(problems) from None

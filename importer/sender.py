@@ -1,0 +1,154 @@
+"""The sending policy: one HTTP session, a shared concurrency limit, retries and task polling."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+import aiohttp
+import structlog
+
+from importer.errors import RetriableTargetError, TargetError
+from importer.models import Chunk, Conversation
+from importer.retry import AdaptiveLimiter, Backoff, PollSchedule
+from importer.targets.base import Receipt, Target, TaskState
+
+__all__ = ["Sender", "SenderStats", "TaskTimeout"]
+
+log = structlog.get_logger()
+T = TypeVar("T")
+
+
+class TaskTimeout(TargetError):
+    """A task was still processing when we stopped waiting; its chunk may yet be stored."""
+
+
+@dataclass
+class SenderStats:
+    """Counters for the end summary and the benchmark."""
+
+    requests: int = 0
+    retries: int = 0
+    rate_limited: int = 0
+    #: seconds each add request took (for latency percentiles)
+    add_latencies: list[float] = field(default_factory=list)
+
+
+class Sender:
+    """Runs target calls under one concurrency limit, with retries and adaptive task polling.
+
+    A slot is held only while a request is in flight: never while sleeping between retries
+    or between task polls.
+    """
+
+    def __init__(
+        self,
+        target: Target,
+        *,
+        concurrency: int = 10,
+        backoff: Backoff | None = None,
+        request_timeout: float = 120.0,
+        task_timeout: float = 600.0,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.target = target
+        self.limiter = AdaptiveLimiter(concurrency)
+        self.backoff = backoff or Backoff()
+        self.request_timeout = request_timeout
+        self.task_timeout = task_timeout
+        self.poll = PollSchedule()
+        self.stats = SenderStats()
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> Sender:
+        connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300)
+        timeout = aiohttp.ClientTimeout(total=self.request_timeout, sock_connect=15)
+        self._session = aiohttp.ClientSession(connector=connector, timeout=timeout)
+        self.target.bind(self._session)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    # -- operations ----------------------------------------------------------------------------
+
+    async def setup(self, conversation: Conversation) -> None:
+        await self.call(lambda: self.target.setup(conversation), f"setup {conversation.key}")
+
+    async def add(self, conversation: Conversation, chunk: Chunk) -> Receipt:
+        start = time.perf_counter()
+        receipt = await self.call(
+            lambda: self.target.add(conversation, chunk),
+            f"add {conversation.key} chunk {chunk.index}",
+        )
+        self.stats.add_latencies.append(time.perf_counter() - start)
+        return receipt
+
+    async def flush(self, conversation: Conversation) -> None:
+        await self.call(lambda: self.target.flush(conversation), f"flush {conversation.key}")
+
+    async def wait(self, task_id: str) -> TaskState:
+        """Poll a task until it ends; ``success``, ``failed`` or ``expired`` (counts as done)."""
+        started = time.monotonic()
+        delay = self.poll.first_delay()
+        while True:
+            await self._sleep(delay)
+            state = await self.call(lambda: self.target.task_status(task_id), f"task {task_id}")
+            if state != "processing":
+                self.poll.observe(time.monotonic() - started)
+                return state
+            if time.monotonic() - started > self.task_timeout:
+                raise TaskTimeout(
+                    f"task {task_id} still processing after {self.task_timeout:.0f}s; "
+                    "run the same command again to resume"
+                )
+            delay = self.poll.next_delay(delay)
+
+    # -- policy ----------------------------------------------------------------------------------
+
+    async def call(self, operation: Callable[[], Awaitable[T]], what: str) -> T:
+        """Run one target call with a concurrency slot, retrying transient failures.
+
+        Rate limiting is the server pacing us, not a failure: 429s have their own, larger budget.
+        """
+        attempt = throttled = 0
+        while True:
+            async with self.limiter:
+                self.stats.requests += 1
+                try:
+                    result = await operation()
+                except RetriableTargetError as exc:
+                    error = exc
+                else:
+                    await self.limiter.succeeded()
+                    return result
+            # the slot is released: back off without holding it
+            if error.rate_limited:
+                self.stats.rate_limited += 1
+                self.limiter.rate_limited()
+                throttled += 1
+            else:
+                attempt += 1
+            if attempt >= self.backoff.max_attempts or throttled >= self.backoff.max_throttled:
+                tries = attempt + throttled
+                raise RetriableTargetError(
+                    f"{what}: gave up after {tries} attempts: {error}", status=error.status
+                ) from error
+            delay = self.backoff.delay(
+                max(attempt, throttled) - 1, retry_after=error.retry_after, rng=self._rng
+            )
+            self.stats.retries += 1
+            log.info(
+                "request_retried", what=what, attempt=attempt + throttled, delay=round(delay, 2),
+                error=str(error),
+            )
+            await self._sleep(delay)

@@ -1,0 +1,185 @@
+"""The EverOS v1 memory API (cloud, and self-hosted EverCore servers that answer synchronously)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import aiohttp
+
+from importer.errors import AuthError, RejectedError, RetriableTargetError
+from importer.models import Chunk, Conversation, Message
+from importer.retry import parse_retry_after
+from importer.targets.base import Receipt, TaskState
+
+__all__ = ["EverOSTarget"]
+
+_RETRIABLE = {408, 425, 429, 500, 502, 503, 504}
+
+
+class EverOSTarget:
+    """Adapter for ``/api/v1``: group and personal adds with ``async_mode``, tasks, flushes, groups."""
+
+    name = "everos"
+
+    def __init__(self, base_url: str, api_key: str | None = None, *, async_mode: bool = True) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.identity = self.base_url
+        self.async_mode = async_mode
+        self._headers = {"Content-Type": "application/json"}
+        if api_key:
+            self._headers["Authorization"] = f"Bearer {api_key}"
+        self._session: aiohttp.ClientSession | None = None
+
+    def bind(self, session: aiohttp.ClientSession) -> None:
+        self._session = session
+
+    # -- the API -------------------------------------------------------------------------------
+
+    async def setup(self, conversation: Conversation) -> None:
+        if conversation.kind != "group":
+            return
+        body: dict[str, Any] = {"group_id": conversation.conversation_id}
+        if conversation.name:
+            body["name"] = conversation.name
+        if conversation.description:
+            body["description"] = conversation.description
+        await self._request("POST", "/api/v1/groups", body)
+
+    async def add(self, conversation: Conversation, chunk: Chunk) -> Receipt:
+        if conversation.kind == "group":
+            path = "/api/v1/memories/group"
+            body: dict[str, Any] = {"group_id": conversation.conversation_id}
+            messages = [_group_message(m) for m in chunk.messages]
+        else:
+            path = "/api/v1/memories"
+            body = {"user_id": conversation.conversation_id}
+            if conversation.session_id:
+                body["session_id"] = conversation.session_id
+            messages = [_personal_message(m, conversation.conversation_id) for m in chunk.messages]
+        if self.async_mode:
+            body["async_mode"] = True
+        body["messages"] = messages
+        _, data = await self._request("POST", path, body)
+        task_id = data.get("task_id") if isinstance(data, dict) else None
+        return Receipt(task_id=str(task_id) if task_id else None)
+
+    async def task_status(self, task_id: str) -> TaskState:
+        status, data = await self._request("GET", f"/api/v1/tasks/{task_id}", None, missing_ok=True)
+        if status == 404:
+            # the server keeps task status about an hour: a forgotten task finished long ago
+            return "expired"
+        state = str(data.get("status", "")).lower() if isinstance(data, dict) else ""
+        if state in {"success", "completed", "done"}:
+            return "success"
+        if state == "failed":
+            return "failed"
+        return "processing"
+
+    async def flush(self, conversation: Conversation) -> None:
+        if conversation.kind == "group":
+            await self._request(
+                "POST", "/api/v1/memories/group/flush", {"group_id": conversation.conversation_id}
+            )
+            return
+        body: dict[str, Any] = {"user_id": conversation.conversation_id}
+        if conversation.session_id:
+            body["session_id"] = conversation.session_id
+        await self._request("POST", "/api/v1/memories/flush", body)
+
+    # -- one attempt, errors translated once ---------------------------------------------------
+
+    async def _request(
+        self, method: str, path: str, body: dict[str, Any] | None, *, missing_ok: bool = False
+    ) -> tuple[int, Any]:
+        assert self._session is not None, "bind() a session first"
+        url = self.base_url + path
+        payload = None if body is None else json.dumps(body, ensure_ascii=False).encode("utf-8")
+        try:
+            async with self._session.request(
+                method, url, data=payload, headers=self._headers
+            ) as response:
+                raw = await response.read()
+                status = response.status
+                headers = response.headers
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            detail = type(exc).__name__ if not str(exc) else f"{type(exc).__name__}: {exc}"
+            raise RetriableTargetError(f"{method} {path}: connection problem ({detail})") from exc
+        if 200 <= status < 300:
+            return status, _data_of(raw)
+        if status == 404 and missing_ok:
+            return status, None
+        reason = _error_message(raw) or f"HTTP {status}"
+        if status in (401, 403):
+            raise AuthError(
+                f"authentication failed (HTTP {status}) at {self.base_url}: {reason}; "
+                "check --api-key or EVEROS_API_KEY",
+                status=status,
+            )
+        if status in _RETRIABLE or status >= 500:
+            raise RetriableTargetError(
+                f"{method} {path}: HTTP {status}: {reason}",
+                status=status,
+                retry_after=parse_retry_after(headers),
+            )
+        raise RejectedError(f"{method} {path}: HTTP {status}: {reason}", status=status)
+
+
+def _group_message(m: Message) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "role": m.role,
+        "sender_id": m.sender_id,
+        "timestamp": m.timestamp,
+        "content": m.content,
+        "message_id": m.message_id,
+    }
+    if m.sender_name:
+        out["sender_name"] = m.sender_name
+    return out
+
+
+def _personal_message(m: Message, user_id: str) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "role": m.role,
+        "timestamp": m.timestamp,
+        "content": m.content,
+        "message_id": m.message_id,
+    }
+    # the API takes a user message's sender to be the user; name the speaker only otherwise
+    if m.role != "user" or m.sender_id != user_id:
+        out["sender_id"] = m.sender_id
+    return out
+
+
+def _data_of(raw: bytes) -> Any:
+    if not raw:
+        return {}
+    try:
+        parsed = json.loads(raw)
+    except ValueError:
+        return {}
+    if isinstance(parsed, dict) and "data" in parsed:
+        return parsed["data"] or {}
+    return parsed
+
+
+def _error_message(raw: bytes) -> str:
+    """The server's own explanation, from the usual envelope shapes, cut to one line."""
+    try:
+        parsed = json.loads(raw)
+    except ValueError:
+        text = raw.decode("utf-8", errors="replace").strip()
+        return " ".join(text.split())[:300]
+    for candidate in (
+        parsed.get("error") if isinstance(parsed, dict) else None,
+        parsed,
+    ):
+        if isinstance(candidate, dict):
+            for key in ("message", "detail", "msg"):
+                value = candidate.get(key)
+                if value:
+                    return " ".join(str(value).split())[:300]
+        elif isinstance(candidate, str) and candidate:
+            return candidate[:300]
+    return ""
