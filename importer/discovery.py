@@ -12,8 +12,8 @@ from importer.errors import InputError
 
 __all__ = ["Input", "discover"]
 
-# inside a directory only these are considered; other files (README, media) are not inputs
-_CANDIDATE_SUFFIXES = {".json", ".zip"}
+# files in a folder that no converter takes are reported only when they look like exports
+_REPORTED_SUFFIXES = {".json", ".zip"}
 # a file no converter recognised is parsed to say why, when it is small enough to do so cheaply
 _PARSE_FOR_DIAGNOSIS_LIMIT = 64 * 1024 * 1024
 
@@ -50,21 +50,19 @@ def _walk(
     *,
     explicit: bool,
 ) -> None:
-    if forced is not None and (forced.detect(path) or (explicit and path.is_file())):
-        inputs.append(Input(path, forced))
-        return
-    found = converters.detect(path) if forced is None else None
+    if forced is not None:
+        found = forced if forced.detect(path) or (explicit and path.is_file()) else None
+    else:
+        found = converters.detect(path)
     if found is not None:
         inputs.append(Input(path, found))
-        return
-    if path.is_dir():
+    elif path.is_dir():
         for child in sorted(path.iterdir()):
-            if child.name.startswith("."):
-                continue
-            if child.is_dir() or child.suffix.lower() in _CANDIDATE_SUFFIXES:
+            if not child.name.startswith("."):
                 _walk(child, forced, inputs, errors, explicit=False)
-        return
-    if explicit or forced is None:
+    elif explicit or (forced is None and path.suffix.lower() in _REPORTED_SUFFIXES):
+        # a file named on the command line, or one that looks like an export, that nothing
+        # recognised; other files in folders (README, media) are not inputs
         errors.append(InputError(str(path), _unknown_format_reason(path)))
 
 

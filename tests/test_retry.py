@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+import asyncio
+import random
+from email.utils import format_datetime
+from datetime import datetime, timedelta, timezone
+
+from importer.retry import AdaptiveLimiter, Backoff, PollSchedule, parse_retry_after
+
+
+def test_full_jitter_stays_within_the_exponential_cap() -> None:
+    rng = random.Random(1)
+    backoff = Backoff(base=0.5, cap=4.0)
+    for attempt in range(10):
+        ceiling = min(4.0, 0.5 * 2**attempt)
+        delays = [backoff.delay(attempt, rng=rng) for _ in range(200)]
+        assert all(0 <= d <= ceiling for d in delays)
+        assert max(delays) > ceiling * 0.8  # it really spreads over the range
+
+
+def test_retry_after_wins_over_backoff() -> None:
+    delay = Backoff().delay(0, retry_after=3.0, rng=random.Random(2))
+    assert 3.0 <= delay <= 4.0
+
+
+def test_parse_retry_after_seconds_date_and_ms() -> None:
+    assert parse_retry_after({"Retry-After": "7"}) == 7.0
+    assert parse_retry_after({"retry-after-ms": "1500", "Retry-After": "9"}) == 1.5
+    now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    date = format_datetime(now + timedelta(seconds=30), usegmt=True)
+    assert parse_retry_after({"Retry-After": date}, now=now.timestamp()) == 30.0
+    assert parse_retry_after({"Retry-After": "soon"}) is None
+    assert parse_retry_after({}) is None
+
+
+def test_poll_schedule_learns_and_backs_off() -> None:
+    poll = PollSchedule(minimum=0.05, maximum=2.0, typical=0.05)
+    for _ in range(30):
+        poll.observe(1.0)
+    assert 0.8 < poll.first_delay() <= 1.0
+    assert poll.next_delay(1.0) == 1.5
+    assert poll.next_delay(1.9) == 2.0
+
+
+async def test_limiter_halves_on_429_and_grows_back() -> None:
+    now = [0.0]
+    limiter = AdaptiveLimiter(8, clock=lambda: now[0])
+    limiter.rate_limited()
+    assert limiter.limit == 4
+    limiter.rate_limited()  # the same burst: counted once
+    assert limiter.limit == 4
+    now[0] = 2.0
+    limiter.rate_limited()
+    assert limiter.limit == 2
+    for _ in range(2 + 3):
+        await limiter.succeeded()
+    assert limiter.limit == 4
+
+
+async def test_limiter_never_lets_more_than_limit_in() -> None:
+    limiter = AdaptiveLimiter(3)
+    peak = 0
+
+    async def work() -> None:
+        nonlocal peak
+        async with limiter:
+            peak = max(peak, limiter.in_flight)
+            await asyncio.sleep(0.01)
+
+    await asyncio.gather(*(work() for _ in range(20)))
+    assert peak == 3
+    assert limiter.in_flight == 0
