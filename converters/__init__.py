@@ -27,6 +27,9 @@ _REGISTRY: dict[str, type[Converter]] = {}
 _BUILTIN_MODULES: tuple[str, ...] = (
     "converters.conversation_format",
     "converters.everos",
+    "converters.discord",
+    "converters.discord_package",
+    "converters.slack",
 )
 _loaded = False
 
@@ -44,11 +47,11 @@ def _load() -> None:
     global _loaded
     if _loaded:
         return
-    _loaded = True
     for module in _BUILTIN_MODULES:
         import_module(module)
     for ep in entry_points(group="importer.converters"):
         register(ep.load())
+    _loaded = True
 
 
 def available() -> dict[str, type[Converter]]:

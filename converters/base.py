@@ -105,17 +105,30 @@ class Converter(ABC):
     @final
     def read(self, path: Path) -> Iterator[Conversation]:
         """Yield the valid conversations of ``path``; rejected ones land in ``self.rejected``."""
+        try:
+            yield from self._read(path)
+        except BaseException:
+            # the input could not be read on (InputError) or the caller stopped early: keep what
+            # was found, and do not let it leak into the next input this converter reads
+            self.diagnostics.extend(self._pending)
+            self._pending = []
+            raise
+
+    def _read(self, path: Path) -> Iterator[Conversation]:
         for conversation in self.conversations(path):
             conversation = self._finish(conversation)
             problems, self._pending = self._pending, []
             self.diagnostics.extend(problems)
             errors = [p for p in problems if p.severity == "error"]
             if errors:
-                reason = str(errors[0]) if len(errors) == 1 else f"{len(errors)} problems"
+                # one problem: say it (its place goes to ``where``, the path is said once)
+                single = errors[0] if len(errors) == 1 else None
+                reason = single.message if single else f"{len(errors)} problems"
                 self.rejected.append(
                     InputError(
                         conversation.origin or str(path),
                         f"{reason}; conversation {conversation.key} not imported",
+                        where=single.where if single else None,
                         problems=[str(e) for e in errors],
                     )
                 )
@@ -126,8 +139,14 @@ class Converter(ABC):
         self.diagnostics.extend(problems)
         errors = [p for p in problems if p.severity == "error"]
         if errors:
+            single = errors[0] if len(errors) == 1 else None
             self.rejected.append(
-                InputError(str(path), f"{len(errors)} problems", problems=[str(e) for e in errors])
+                InputError(
+                    str(path),
+                    single.message if single else f"{len(errors)} problems",
+                    where=single.where if single else None,
+                    problems=[str(e) for e in errors],
+                )
             )
 
     def _finish(self, conversation: Conversation) -> Conversation:
@@ -143,7 +162,8 @@ class Converter(ABC):
             messages.sort(key=lambda m: m.timestamp)  # stable: equal timestamps keep file order
         seen: dict[str, int] = {}
         for i, message in enumerate(messages):
-            where = f"message {i} (id {message.message_id})"
+            # positions change when sorting: name messages by id, which the user can search for
+            where = f"message id {message.message_id}"
             if message.message_id.startswith(RESERVED_ID_PREFIX):
                 self.error(origin, where, f"message_id must not start with '{RESERVED_ID_PREFIX}'")
             if not message.content.strip():
@@ -155,7 +175,9 @@ class Converter(ABC):
             if count > 1:
                 new_id = f"{message.message_id}~{count}"
                 self.warning(
-                    origin, where, f"message_id repeated; this occurrence is imported as {new_id}"
+                    origin,
+                    where,
+                    f"message_id repeated (occurrence {count}); both are kept, this one as {new_id}",
                 )
                 messages[i] = message.model_copy(update={"message_id": new_id})
         return conversation.model_copy(update={"messages": messages})
@@ -189,6 +211,10 @@ def load_json(path: Path) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         where = f"line {exc.lineno} column {exc.colno}"
-        reason = "truncated JSON" if exc.pos >= len(text.rstrip()) else f"invalid JSON ({exc.msg})"
+        # the parser stops at the end of a cut file, or at the start of a string cut short
+        cut = exc.pos >= len(text.rstrip()) or (
+            exc.msg.startswith("Unterminated string") and '"' not in text[exc.pos + 1 :]
+        )
+        reason = "truncated JSON (the file ends too early)" if cut else f"invalid JSON ({exc.msg})"
         raise InputError(str(path), reason, where=where) from exc
 
