@@ -2,15 +2,18 @@
 
 Layout, for a job named ``N`` in the checkpoint directory:
 
-    N.json            snapshot: every conversation's state as of journal sequence ``journal_seq``
-    N.journal.jsonl   one line per change since the snapshot, each holding the conversation's
-                      whole new state, so replaying a line twice is harmless
-    N.lock            held while a run uses the checkpoint
+    N.json                snapshot: every conversation's state as of journal sequence ``journal_seq``
+    N.journal.jsonl       one line per change since the snapshot, each holding the conversation's
+                          whole new state, so replaying a line twice is harmless
+    N.journal.old.jsonl   the previous journal while it is being folded into the snapshot
+    N.lock                held while a run uses the checkpoint
 
-A change counts only once its journal line is fsynced; changes arriving while a write is in
-progress are written and synced together (group commit). The snapshot is rewritten atomically
-(temp file, fsync, rename, directory fsync) once the journal holds about as many lines as there
-are conversations, so the cost per acknowledgement stays flat however many conversations a job has.
+Each change is written to the journal at once (so it survives the process being killed the
+moment after) and counts only once it is fsynced (so it survives a power cut); changes arriving
+while a sync is in progress are synced together (group commit). When the journal holds about as
+many lines as there are conversations, it is set aside and folded into a new snapshot, written
+atomically (temp file, fsync, rename, directory fsync), so the cost per acknowledgement stays
+flat however many conversations a job has.
 No message text and no secrets are stored: only ids, timestamps and counts.
 """
 
@@ -24,7 +27,7 @@ import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import filelock
 import structlog
@@ -139,14 +142,14 @@ class CheckpointStore:
         self.job = dict(job)
         self.path = self.directory / f"{name}.json"
         self.journal_path = self.directory / f"{name}.journal.jsonl"
+        self.old_journal_path = self.directory / f"{name}.journal.old.jsonl"
         self._lock = filelock.FileLock(str(self.directory / f"{name}.lock"))
         self._states: dict[str, ConversationState] = {}
         self._seq = 0
         self._journal_lines = 0
-        self._journal: Any = None
-        self._buffer: list[str] = []
+        self._journal: IO[str] | None = None
         self._waiters: list[asyncio.Future[None]] = []
-        self._writer: asyncio.Task[None] | None = None
+        self._syncer: asyncio.Task[None] | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -164,11 +167,12 @@ class CheckpointStore:
             ) from None
         try:
             if restart:
-                self.path.unlink(missing_ok=True)
-                self.journal_path.unlink(missing_ok=True)
+                for path in (self.path, self.journal_path, self.old_journal_path):
+                    path.unlink(missing_ok=True)
             else:
                 self._load()
-            self._fold_now()  # start from a compact snapshot and an empty journal
+            self._fold(dict(self._states), self._seq)  # start compact, with an empty journal
+            self.journal_path.unlink(missing_ok=True)
             self._journal = open(self.journal_path, "a", encoding="utf-8")  # noqa: SIM115
         except BaseException:
             self._lock.release()
@@ -176,12 +180,13 @@ class CheckpointStore:
         return self
 
     async def close(self) -> None:
-        """Write what is pending, fold the journal into the snapshot and release the lock."""
+        """Sync what is pending, fold the journal into the snapshot and release the lock."""
         await self.flush()
         if self._journal is not None:
             self._journal.close()
             self._journal = None
-            self._fold_now()
+            self._fold(dict(self._states), self._seq)
+            self.journal_path.unlink(missing_ok=True)
         if self._lock.is_locked:
             self._lock.release()
 
@@ -202,27 +207,33 @@ class CheckpointStore:
         self._states[key] = state
         self._seq += 1
         entry = {"seq": self._seq, "key": key, "state": state.model_dump(exclude_defaults=True)}
+        try:
+            # into the OS right away: from here on a killed process loses nothing
+            self._journal.write(json.dumps(entry, separators=(",", ":")) + "\n")
+            self._journal.flush()
+        except OSError as exc:
+            raise CheckpointError(f"cannot write checkpoint {self.journal_path}: {exc}") from exc
+        self._journal_lines += 1
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._buffer.append(json.dumps(entry, separators=(",", ":")))
         self._waiters.append(waiter)
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.create_task(self._drain())
+        if self._syncer is None or self._syncer.done():
+            self._syncer = asyncio.create_task(self._sync())
         await asyncio.shield(waiter)
 
     async def flush(self) -> None:
-        """Wait until everything recorded so far is on disk."""
-        while self._writer is not None and not self._writer.done():
-            await asyncio.shield(self._writer)
+        """Wait until everything recorded so far is synced."""
+        while self._syncer is not None and not self._syncer.done():
+            await asyncio.shield(self._syncer)
 
-    async def _drain(self) -> None:
-        while self._buffer:
-            lines, waiters = self._buffer, self._waiters
-            self._buffer, self._waiters = [], []
+    async def _sync(self) -> None:
+        """Group commit: one fsync for every line written since the last one."""
+        while self._waiters:
+            waiters, self._waiters = self._waiters, []
             try:
-                await asyncio.to_thread(self._append, lines)
+                assert self._journal is not None
+                await asyncio.to_thread(os.fsync, self._journal.fileno())
                 if self._journal_lines >= max(_MIN_FOLD_LINES, len(self._states)):
-                    states, seq = dict(self._states), self._seq
-                    await asyncio.to_thread(self._fold, states, seq)
+                    await self._rotate_and_fold()
             except OSError as exc:
                 error = CheckpointError(f"cannot write checkpoint {self.journal_path}: {exc}")
                 for waiter in waiters:
@@ -233,14 +244,23 @@ class CheckpointStore:
                 if not waiter.done():
                     waiter.set_result(None)
 
-    def _append(self, lines: list[str]) -> None:
-        self._journal.write("\n".join(lines) + "\n")
-        self._journal.flush()
-        os.fsync(self._journal.fileno())
-        self._journal_lines += len(lines)
+    async def _rotate_and_fold(self) -> None:
+        # no await between setting the journal aside and copying the states: both describe
+        # exactly the changes up to ``seq``
+        assert self._journal is not None
+        old = self._journal
+        os.replace(self.journal_path, self.old_journal_path)
+        self._journal = open(self.journal_path, "a", encoding="utf-8")  # noqa: SIM115
+        self._journal_lines = 0
+        states, seq = dict(self._states), self._seq
 
-    def _fold_now(self) -> None:
-        self._fold(dict(self._states), self._seq)
+        def fold() -> None:
+            os.fsync(old.fileno())  # lines written after the last group sync
+            old.close()
+            self._fold(states, seq)
+            self.old_journal_path.unlink(missing_ok=True)
+
+        await asyncio.to_thread(fold)
 
     def _fold(self, states: dict[str, ConversationState], seq: int) -> None:
         snapshot = _Snapshot(
@@ -251,14 +271,7 @@ class CheckpointStore:
             conversations=states,
         )
         _write_atomically(self.path, snapshot.model_dump_json(indent=1, exclude_defaults=True))
-        # everything in the journal is now in the snapshot (lines are written in seq order)
-        if self._journal is not None:
-            self._journal.truncate(0)
-            self._journal.flush()
-            os.fsync(self._journal.fileno())
-        else:
-            self.journal_path.unlink(missing_ok=True)
-        self._journal_lines = 0
+        self.old_journal_path.unlink(missing_ok=True)
 
     def _load(self) -> None:
         if self.path.exists():
@@ -277,11 +290,12 @@ class CheckpointStore:
             self._states = dict(snapshot.conversations)
             self._seq = snapshot.journal_seq
         replayed = 0
-        for entry in _journal_entries(self.journal_path):
-            if entry["seq"] > self._seq:
-                self._states[entry["key"]] = ConversationState.model_validate(entry["state"])
-                self._seq = max(self._seq, entry["seq"])
-                replayed += 1
+        for journal in (self.old_journal_path, self.journal_path):
+            for entry in _journal_entries(journal):
+                if entry["seq"] > self._seq:
+                    self._states[entry["key"]] = ConversationState.model_validate(entry["state"])
+                    self._seq = entry["seq"]
+                    replayed += 1
         if replayed:
             log.info("checkpoint_journal_replayed", entries=replayed, checkpoint=str(self.path))
 

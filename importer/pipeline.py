@@ -228,7 +228,12 @@ class Pipeline:
                 break
             lane = asyncio.create_task(self._lane(conversation))
             self._lanes.add(lane)
-            lane.add_done_callback(lambda t: (self._lanes.discard(t), slots.release()))
+
+            def finished(task: asyncio.Task[None]) -> None:
+                self._lanes.discard(task)
+                slots.release()
+
+            lane.add_done_callback(finished)
         await self._drain_lanes()
 
     async def _unless_stopped(self, awaitable: Awaitable[T]) -> T | None:

@@ -41,7 +41,7 @@ async def test_records_survive_reopen_without_a_clean_close(tmp_path: Path) -> N
     await store.record("group:a", state)
     await store.record("group:b", ConversationState(acked=1))
     # simulate a crash: no close(); the lock is released as the process would release it
-    store._journal.close()
+    store._journal.close()  # type: ignore[union-attr]
     store._lock.release()
     reopened = _store(tmp_path).open()
     assert reopened.get("group:a") == state
@@ -53,7 +53,7 @@ async def test_records_survive_reopen_without_a_clean_close(tmp_path: Path) -> N
 async def test_a_torn_last_journal_line_is_ignored(tmp_path: Path) -> None:
     store = _store(tmp_path).open()
     await store.record("group:a", ConversationState(acked=2))
-    store._journal.close()
+    store._journal.close()  # type: ignore[union-attr]
     store._lock.release()
     with open(store.journal_path, "a", encoding="utf-8") as f:
         f.write('{"seq": 99, "key": "group:a", "state": {"ack')  # cut mid-write
