@@ -73,6 +73,7 @@ def _run_import(args: argparse.Namespace) -> int:
         checkpoint_dir=args.checkpoint_dir,
         restart=args.restart,
         sandbox_db=args.sandbox_db,
+        max_attempts=args.max_retries + 1,
     )
     progress: Any
     if args.validate_only or args.no_progress:
@@ -181,6 +182,8 @@ def _build_parser() -> argparse.ArgumentParser:
     _add_convert_options(imp)
     imp.add_argument("--concurrency", type=int, default=10, help="requests in flight at most (10)")
     imp.add_argument("--chunk-size", type=int, default=50, help="messages per request (50, max 500)")
+    imp.add_argument("--max-retries", type=int, default=7,
+                     help="retries of a failing request before its conversation fails (7)")
     imp.add_argument("--checkpoint-dir", default="checkpoints", help="where checkpoints live")
     imp.add_argument("--restart", action="store_true", help="ignore the checkpoint, start over")
     imp.add_argument("--validate-only", action="store_true", help="check inputs, send nothing")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -128,3 +129,27 @@ def test_a_second_run_on_the_same_checkpoint_is_refused(
     first.send_signal(signal.SIGTERM)
     first.communicate(timeout=20)
     assert first.returncode == 130
+
+
+def test_a_failing_server_fails_conversations_not_the_run_and_a_rerun_retries_them(
+    tmp_path: Path, sandbox_factory: Callable[..., SandboxServer]
+) -> None:
+    server = sandbox_factory(faults=FaultConfig(error_rate=1.0))
+    exports = _exports(tmp_path / "exports", 3, 40)
+    args = [exports, "--api-url", server.url, "--max-retries", "1", "--checkpoint-dir",
+            tmp_path / "ck", "--report", tmp_path / "report.json"]
+    failed = run_cli(*args, cwd=tmp_path)
+    assert failed.returncode == 1
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert sorted(f["conversation"] for f in report["failures"]) == [
+        "group:conv-00", "group:conv-01", "group:conv-02"
+    ]
+    assert all("HTTP 5" in f["reason"] for f in report["failures"])
+    assert "Failed: 3" in failed.stdout and "Traceback" not in failed.stderr
+    status = run_cli("status", "--checkpoint-dir", tmp_path / "ck", cwd=tmp_path)
+    assert "3 failed" in status.stdout
+
+    server.set_faults(error_rate=0.0)
+    retried = run_cli(*args, cwd=tmp_path)
+    assert retried.returncode == 0, retried.stdout + retried.stderr
+    assert _assert_complete(server, 3, 40) == 0
