@@ -10,7 +10,7 @@ from importlib import import_module
 from importlib.metadata import entry_points
 from pathlib import Path
 
-from converters.base import ConvertOptions, Converter, Diagnostic
+from converters.base import Converter, ConvertOptions, Diagnostic
 from importer.errors import ConfigError
 
 __all__ = [

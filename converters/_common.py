@@ -114,7 +114,7 @@ def iso_to_millis(text: str, default_tz: tzinfo) -> int:
     return to_millis(moment)
 
 
-def epoch_to_millis(value: int | float) -> int:
+def epoch_to_millis(value: float) -> int:
     """Unix ms of an epoch number in seconds or milliseconds, told apart by magnitude.
 
     Floats go through their shortest decimal form, so ``1738375200.123`` is exactly ``…123`` ms.

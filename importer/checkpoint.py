@@ -25,7 +25,7 @@ import json
 import os
 import re
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -267,7 +267,7 @@ class CheckpointStore:
             version=SCHEMA_VERSION,
             job=self.job,
             journal_seq=seq,
-            updated_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            updated_at=datetime.now(UTC).isoformat(timespec="seconds"),
             conversations=states,
         )
         _write_atomically(self.path, snapshot.model_dump_json(indent=1, exclude_defaults=True))
@@ -309,8 +309,9 @@ def _journal_entries(path: Path) -> Iterable[dict[str, Any]]:
         for line in handle:
             try:
                 entry = json.loads(line)
-                entry["seq"], entry["key"], entry["state"]  # noqa: B018
-            except (ValueError, KeyError, TypeError):
+            except ValueError:
+                entry = None
+            if not isinstance(entry, dict) or not {"seq", "key", "state"} <= entry.keys():
                 # a line torn by a crash mid-write: it was never acknowledged as durable
                 continue
             yield entry

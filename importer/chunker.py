@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable, Iterator
 
 from importer.models import Chunk, Message
 
-__all__ = ["MAX_CHUNK_MESSAGES", "DEFAULT_MAX_REQUEST_BYTES", "chunk_messages", "message_size"]
+__all__ = ["DEFAULT_MAX_REQUEST_BYTES", "MAX_CHUNK_MESSAGES", "chunk_messages", "message_size"]
 
 #: the EverOS API takes at most this many messages per request
 MAX_CHUNK_MESSAGES = 500

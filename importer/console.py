@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from collections.abc import MutableMapping
 from typing import IO, Any
 
 import structlog
-from tqdm import tqdm
+from tqdm import tqdm  # type: ignore[import-untyped]
 
 from importer.report import Report
 
@@ -40,7 +41,7 @@ def configure_logging(fmt: str = "console", *, verbose: bool = False) -> None:
     )
 
 
-def _drop_exc_info(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+def _drop_exc_info(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     # tracebacks are for bugs: keep the one-line error, show the rest only with --verbose
     event.pop("exc_info", None)
     return event
@@ -67,7 +68,7 @@ class TqdmProgress:
     """A progress bar over messages (count, rate, ETA) for interactive terminals."""
 
     def __init__(self) -> None:
-        self._bar: tqdm[Any] | None = None
+        self._bar: Any = None
 
     def start(self, total: int) -> None:
         self._bar = tqdm(total=total, unit="msg", unit_scale=True, dynamic_ncols=True, file=sys.stderr)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from importer.checkpoint import ConversationState
 
@@ -23,7 +24,7 @@ def describe_checkpoints(directory: Path, checkpoint: str | None = None) -> str:
     return "\n".join(_summary_line(p) for p in files)
 
 
-def _load(path: Path) -> tuple[dict[str, object], dict[str, ConversationState]]:
+def _load(path: Path) -> tuple[dict[str, Any], dict[str, ConversationState]]:
     raw = json.loads(path.read_text(encoding="utf-8"))
     states = {k: ConversationState.model_validate(v) for k, v in raw.get("conversations", {}).items()}
     # changes since the last snapshot (a run in progress, or one that was killed)
@@ -46,7 +47,7 @@ def _summary_line(path: Path) -> str:
     complete = sum(s.complete for s in states.values())
     failed = sum(s.failure is not None for s in states.values())
     acked = sum(s.acked for s in states.values())
-    inputs = ", ".join(str(i) for i in job.get("inputs", []))  # type: ignore[union-attr]
+    inputs = ", ".join(str(i) for i in job.get("inputs", []))
     return (
         f"{path.name}: {len(states)} conversations ({complete} complete, {failed} failed), "
         f"{acked} messages acknowledged; {inputs} -> {job.get('target', '?')}"
@@ -55,7 +56,7 @@ def _summary_line(path: Path) -> str:
 
 def _describe_one(path: Path) -> str:
     try:
-        job, states = _load(path)
+        _, states = _load(path)
     except (OSError, ValueError) as exc:
         return f"{path}: unreadable ({exc})"
     lines = [_summary_line(path)]

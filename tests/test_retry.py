@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import asyncio
 import random
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
-from datetime import datetime, timedelta, timezone
 
 from importer.retry import AdaptiveLimiter, Backoff, PollSchedule, parse_retry_after
 
@@ -26,7 +26,7 @@ def test_retry_after_wins_over_backoff() -> None:
 def test_parse_retry_after_seconds_date_and_ms() -> None:
     assert parse_retry_after({"Retry-After": "7"}) == 7.0
     assert parse_retry_after({"retry-after-ms": "1500", "Retry-After": "9"}) == 1.5
-    now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    now = datetime(2026, 1, 1, tzinfo=UTC)
     date = format_datetime(now + timedelta(seconds=30), usegmt=True)
     assert parse_retry_after({"Retry-After": date}, now=now.timestamp()) == 30.0
     assert parse_retry_after({"Retry-After": "soon"}) is None

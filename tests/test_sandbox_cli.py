@@ -64,7 +64,7 @@ def test_stored_prints_a_table_with_totals(
 
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split() == (
-        "conversation name messages duplicates chronological flushes flushed last".split()
+        ["conversation", "name", "messages", "duplicates", "chronological", "flushes", "flushed", "last"]
     )
     assert lines[1].split() == ["group:team", "The", "Team", "5", "2", "no", "1", "yes"]
     assert lines[2].split() == ["personal:u1/s1", "-", "2", "0", "no", "0", "no"]

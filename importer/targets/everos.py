@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 
@@ -103,7 +102,7 @@ class EverOSTarget:
                 raw = await response.read()
                 status = response.status
                 headers = response.headers
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             detail = type(exc).__name__ if not str(exc) else f"{type(exc).__name__}: {exc}"
             raise RetriableTargetError(f"{method} {path}: connection problem ({detail})") from exc
         if 200 <= status < 300:
