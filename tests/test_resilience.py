@@ -153,3 +153,25 @@ def test_a_failing_server_fails_conversations_not_the_run_and_a_rerun_retries_th
     retried = run_cli(*args, cwd=tmp_path)
     assert retried.returncode == 0, retried.stdout + retried.stderr
     assert _assert_complete(server, 3, 40) == 0
+
+
+def test_a_second_ctrl_c_exits_at_once_and_the_checkpoint_stays_valid(
+    tmp_path: Path, sandbox_factory: Callable[..., SandboxServer]
+) -> None:
+    server = sandbox_factory(faults=FaultConfig(latency_ms=300, task_delay_ms=300))
+    exports = _exports(tmp_path / "exports", 4, 200)
+    args = [exports, "--api-url", server.url, "--chunk-size", "20", "--concurrency", "4",
+            "--checkpoint-dir", tmp_path / "ck"]
+    process = _start(*args, cwd=tmp_path)
+    time.sleep(2.0)
+    process.send_signal(signal.SIGINT)
+    time.sleep(0.2)
+    second_at = time.monotonic()
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=20)
+    assert process.returncode == 130, out + err
+    assert time.monotonic() - second_at < 3  # at once, not after the grace period
+    server.set_faults(latency_ms=0, task_delay_ms=0)
+    final = run_cli(*args, cwd=tmp_path)
+    assert final.returncode == 0, final.stdout + final.stderr
+    assert _assert_complete(server, 4, 200) <= 4 * 20  # at most what was in flight
