@@ -21,7 +21,7 @@ from importer.checkpoint import START, CheckpointStore, ConversationState, Curso
 from importer.chunker import chunk_messages
 from importer.config import ImportSettings
 from importer.discovery import Input
-from importer.errors import AuthError, CheckpointError, InputError, TargetError
+from importer.errors import AuthError, CheckpointError, InputError, RejectedError, TargetError
 from importer.models import Chunk, Conversation
 from importer.report import ConversationResult, Report
 from importer.targets.base import Receipt, TaskState
@@ -311,7 +311,12 @@ class Pipeline:
             return
         state = state.model_copy(update={"origin": conversation.origin, "failure": None})
         if pending and conversation.kind == "group" and not state.group_ready:
-            await self.hooks._setup_group(conversation)
+            try:
+                await self.hooks._setup_group(conversation)
+            except RejectedError as exc:
+                # metadata is worth having, not worth losing the messages over; the first
+                # chunk carries it as group_meta too
+                log.warning("group_setup_failed", conversation=key, error=str(exc))
             state = state.model_copy(update={"group_ready": True})
             await self.checkpoint.record(key, state)
         chunks = chunk_messages(

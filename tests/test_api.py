@@ -93,3 +93,20 @@ async def test_import_conversation_object(tmp_path: Path, sandbox: SandboxServer
 def test_bad_settings_are_one_readable_error() -> None:
     with pytest.raises(ConfigError, match="chunk_size"):
         BatchImporter(chunk_size=501)
+
+
+async def test_a_refused_group_setup_still_imports_with_group_meta(
+    tmp_path: Path, sandbox: SandboxServer
+) -> None:
+    from importer import RejectedError
+
+    class NoGroupsRoute(BatchImporter):
+        async def _setup_group(self, conversation: Conversation) -> None:
+            raise RejectedError("POST /api/v1/groups: HTTP 404: not found", status=404)
+
+    export = write_everos_group(tmp_path / "g.json", "meta-only", 12, name="Named by group_meta")
+    importer = NoGroupsRoute(api_url=sandbox.url, chunk_size=5, checkpoint_dir=tmp_path / "ck")
+    report = await importer.import_file(export)
+    assert report.exit_code == 0
+    (stored,) = sandbox.store.conversations()
+    assert (stored.messages, stored.name) == (12, "Named by group_meta")

@@ -39,17 +39,16 @@ class EverOSTarget:
     async def setup(self, conversation: Conversation) -> None:
         if conversation.kind != "group":
             return
-        body: dict[str, Any] = {"group_id": conversation.conversation_id}
-        if conversation.name:
-            body["name"] = conversation.name
-        if conversation.description:
-            body["description"] = conversation.description
+        body = {"group_id": conversation.conversation_id, **_group_meta(conversation)}
         await self._request("POST", "/api/v1/groups", body)
 
     async def add(self, conversation: Conversation, chunk: Chunk) -> Receipt:
         if conversation.kind == "group":
             path = "/api/v1/memories/group"
             body: dict[str, Any] = {"group_id": conversation.conversation_id}
+            meta = _group_meta(conversation)
+            if meta and chunk.index == 0:
+                body["group_meta"] = meta
             messages = [_group_message(m) for m in chunk.messages]
         else:
             path = "/api/v1/memories"
@@ -123,6 +122,11 @@ class EverOSTarget:
                 retry_after=parse_retry_after(headers),
             )
         raise RejectedError(f"{method} {path}: HTTP {status}: {reason}", status=status)
+
+
+def _group_meta(conversation: Conversation) -> dict[str, str]:
+    meta = {"name": conversation.name, "description": conversation.description}
+    return {k: v for k, v in meta.items() if v}
 
 
 def _group_message(m: Message) -> dict[str, Any]:
