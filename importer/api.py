@@ -69,7 +69,7 @@ class BatchImporter:
         started = time.monotonic()
         inputs, missing = discover(paths, source=self.settings.source)
         report = Report()
-        report.input_errors.extend((e.path, str(e), e.problems) for e in missing)
+        report.add_input_errors(missing)
         async with self._running([str(p) for p in paths], report) as pipeline:
             pending, found = await pipeline.validate(inputs, report)
             if self.progress is not None:
@@ -82,7 +82,7 @@ class BatchImporter:
         started = time.monotonic()
         inputs, missing = discover(list(paths), source=self.settings.source)
         report = Report()
-        report.input_errors.extend((e.path, str(e), e.problems) for e in missing)
+        report.add_input_errors(missing)
         options = Pipeline.convert_options(self.settings)
         await validate_inputs(inputs, options, report)
         return self._finish(report, started)

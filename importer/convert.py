@@ -35,7 +35,7 @@ def convert_paths(
     """Convert every input under ``paths`` into ``output`` (created if needed)."""
     inputs, missing = discover(list(paths), source=source)
     report = Report()
-    report.input_errors.extend((e.path, str(e), e.problems) for e in missing)
+    report.add_input_errors(missing)
     output.mkdir(parents=True, exist_ok=True)
     found = _Reading()
     options = ConvertOptions(scene=scene, include_system_events=include_system_events)
@@ -45,15 +45,7 @@ def convert_paths(
             json.dumps(to_everos_json(conversation), ensure_ascii=False, indent=1) + "\n",
             encoding="utf-8",
         )
-        report.conversations.append(
-            ConversationResult(
-                conversation.key,
-                conversation.origin,
-                "valid",
-                messages=len(conversation.messages),
-                skipped=conversation.skipped,
-            )
-        )
-    report.input_errors.extend((e.path, str(e), e.problems) for e in found.errors)
+        report.conversations.append(ConversationResult.of(conversation, "valid"))
+    report.add_input_errors(found.errors)
     report.warnings.extend(found.warnings)
     return report

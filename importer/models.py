@@ -6,10 +6,26 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["Chunk", "Conversation", "ConversationKind", "Message", "Role"]
+__all__ = [
+    "Chunk",
+    "Conversation",
+    "ConversationKind",
+    "Message",
+    "Role",
+    "conversation_key",
+]
 
 Role = Literal["user", "assistant"]
 ConversationKind = Literal["group", "personal"]
+
+
+def conversation_key(kind: str, conversation_id: str, session_id: str | None = None) -> str:
+    """``group:<id>``, ``personal:<user>`` or ``personal:<user>/<session>``."""
+    if kind == "group":
+        return f"group:{conversation_id}"
+    if session_id:
+        return f"personal:{conversation_id}/{session_id}"
+    return f"personal:{conversation_id}"
 
 
 class Message(BaseModel):
@@ -53,11 +69,7 @@ class Conversation(BaseModel):
     @property
     def key(self) -> str:
         """The conversation's identity in checkpoints and reports."""
-        if self.kind == "group":
-            return f"group:{self.conversation_id}"
-        if self.session_id:
-            return f"personal:{self.conversation_id}/{self.session_id}"
-        return f"personal:{self.conversation_id}"
+        return conversation_key(self.kind, self.conversation_id, self.session_id)
 
 
 class Chunk(BaseModel):

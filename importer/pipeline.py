@@ -71,7 +71,10 @@ class _Reading:
 
 
 def read_inputs(
-    inputs: list[Input], options: ConvertOptions, found: _Reading, stop: threading.Event | None = None
+    inputs: list[Input],
+    options: ConvertOptions,
+    found: _Reading,
+    stop: threading.Event | None = None,
 ) -> Iterator[Conversation]:
     """Every valid conversation of ``inputs``; problems are collected in ``found``."""
     for item in inputs:
@@ -112,19 +115,11 @@ async def validate_inputs(
         for conversation in read_inputs(inputs, options, found):
             cursor = resume(conversation.key)
             pending += sum(1 for m in conversation.messages if not cursor.covers(m))
-            report.conversations.append(
-                ConversationResult(
-                    conversation.key,
-                    conversation.origin,
-                    "valid",
-                    messages=len(conversation.messages),
-                    skipped=conversation.skipped,
-                )
-            )
+            report.conversations.append(ConversationResult.of(conversation, "valid"))
         return pending
 
     pending = await asyncio.to_thread(count)
-    report.input_errors.extend((e.path, str(e), e.problems) for e in found.errors)
+    report.add_input_errors(found.errors)
     report.warnings.extend(found.warnings)
     return pending, found
 
@@ -265,13 +260,7 @@ class Pipeline:
     async def _lane(self, conversation: Conversation) -> None:
         key = conversation.key
         lock = self._key_locks.setdefault(key, asyncio.Lock())
-        result = ConversationResult(
-            key,
-            conversation.origin,
-            "done",
-            messages=len(conversation.messages),
-            skipped=conversation.skipped,
-        )
+        result = ConversationResult.of(conversation, "done")
         self._replace_result(result)
         async with lock:  # two inputs holding the same conversation take turns
             try:
@@ -298,7 +287,9 @@ class Pipeline:
                         key, state.model_copy(update={"failure": str(exc)})
                     )
 
-    async def _send_conversation(self, conversation: Conversation, result: ConversationResult) -> None:
+    async def _send_conversation(
+        self, conversation: Conversation, result: ConversationResult
+    ) -> None:
         key = conversation.key
         state = self.checkpoint.get(key)
         if state.inflight is not None:
@@ -397,4 +388,3 @@ class Pipeline:
         for lane in self._lanes:
             if lane is not current:
                 lane.cancel()
-

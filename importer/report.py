@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
+
+from importer.errors import InputError
+from importer.models import Conversation
 
 __all__ = ["ConversationResult", "Report"]
 
@@ -27,6 +31,16 @@ class ConversationResult:
     skipped: int = 0
     reason: str | None = None
 
+    @classmethod
+    def of(cls, conversation: Conversation, status: Status) -> ConversationResult:
+        return cls(
+            conversation.key,
+            conversation.origin,
+            status,
+            messages=len(conversation.messages),
+            skipped=conversation.skipped,
+        )
+
 
 @dataclass
 class Report:
@@ -42,6 +56,9 @@ class Report:
     seconds: float = 0.0
     target: str = ""
     checkpoint: str | None = None
+
+    def add_input_errors(self, errors: Iterable[InputError]) -> None:
+        self.input_errors.extend((e.path, str(e), e.problems) for e in errors)
 
     @property
     def messages_sent(self) -> int:

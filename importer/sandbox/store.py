@@ -11,6 +11,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from importer.models import conversation_key
+
 __all__ = ["MessageRow", "SandboxStore", "StoredConversation", "TaskRecord"]
 
 _SCHEMA = """
@@ -115,12 +117,8 @@ class StoredConversation:
 
     @property
     def key(self) -> str:
-        """Same shape as ``Conversation.key``: ``group:<id>``, ``personal:<user>[/<session>]``."""
-        if self.kind == "group":
-            return f"group:{self.conversation_id}"
-        if self.session_id:
-            return f"personal:{self.conversation_id}/{self.session_id}"
-        return f"personal:{self.conversation_id}"
+        """Same as ``Conversation.key``: ``group:<id>``, ``personal:<user>[/<session>]``."""
+        return conversation_key(self.kind, self.conversation_id, self.session_id)
 
 
 def _now_iso() -> str:
