@@ -30,9 +30,12 @@ class ImportSettings(BaseModel):
     concurrency: int = Field(default=10, ge=1, le=256)
     chunk_size: int = Field(default=50, ge=1, le=MAX_CHUNK_MESSAGES)
     max_request_bytes: int = Field(default=DEFAULT_MAX_REQUEST_BYTES, ge=1024)
-    #: conversations sent at once; more than ``concurrency`` so that lanes waiting on tasks
-    #: do not leave request slots idle
+    #: conversations sent at once; several per request slot so that lanes waiting on tasks do
+    #: not leave slots idle (each open lane holds its conversation in memory)
     lanes: int | None = Field(default=None, ge=1)
+    #: conversations read for validation are kept for the import while they hold at most
+    #: this many messages in all (beyond it, inputs are read a second time, streaming)
+    keep_messages: int = Field(default=100_000, ge=0)
     checkpoint_dir: Path = Path("checkpoints")
     restart: bool = False
     sandbox_db: Path = Path("importer-sandbox.db")
@@ -46,7 +49,7 @@ class ImportSettings(BaseModel):
 
     @property
     def lane_count(self) -> int:
-        return self.lanes or max(8, self.concurrency * 4)
+        return self.lanes or max(8, self.concurrency * 8)
 
 
 def base_url_from_env() -> str | None:

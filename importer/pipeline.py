@@ -68,6 +68,8 @@ class _Reading:
     warnings: list[str] = field(default_factory=list)
     #: inputs that could not be read at all: not read again in the import pass
     unreadable: set[str] = field(default_factory=set)
+    #: the valid conversations, when they fit the budget: then nothing is read twice
+    conversations: list[Conversation] | None = None
 
 
 def read_inputs(
@@ -105,17 +107,28 @@ async def validate_inputs(
     report: Report,
     *,
     resume: Callable[[str], Cursor] = lambda key: START,
+    keep_messages: int = 0,
 ) -> tuple[int, _Reading]:
     """Read every input once (in a worker thread): list conversations, problems and the number
-    of messages not yet acknowledged according to ``resume``."""
-    found = _Reading()
+    of messages not yet acknowledged according to ``resume``.
+
+    While they hold at most ``keep_messages`` messages in all, the conversations are kept in
+    ``found.conversations`` so the import need not read them again.
+    """
+    found = _Reading(conversations=[] if keep_messages > 0 else None)
 
     def count() -> int:
-        pending = 0
+        pending = held = 0
         for conversation in read_inputs(inputs, options, found):
             cursor = resume(conversation.key)
             pending += sum(1 for m in conversation.messages if not cursor.covers(m))
             report.conversations.append(ConversationResult.of(conversation, "valid"))
+            if found.conversations is not None:
+                held += len(conversation.messages)
+                if held <= keep_messages:
+                    found.conversations.append(conversation)
+                else:  # too big to hold: the import reads the inputs again, streaming
+                    found.conversations = None
         return pending
 
     pending = await asyncio.to_thread(count)
@@ -173,11 +186,18 @@ class Pipeline:
         """Read every input once: collect problems and count the messages still to send."""
         checkpoint = self.checkpoint
         return await validate_inputs(
-            inputs, self.options, report, resume=lambda key: checkpoint.get(key).resume_cursor
+            inputs,
+            self.options,
+            report,
+            resume=lambda key: checkpoint.get(key).resume_cursor,
+            keep_messages=self.settings.keep_messages,
         )
 
     async def run(self, inputs: list[Input], report: Report, found: _Reading) -> None:
         """Import every valid conversation of ``inputs`` (after ``validate``)."""
+        if found.conversations is not None:
+            await self.run_conversations(found.conversations, report)
+            return
         self._report = report
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[Conversation | None] = asyncio.Queue(maxsize=2)

@@ -56,26 +56,33 @@ def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -
 
 @dataclass
 class PollSchedule:
-    """Adaptive task polling: first look when similar tasks usually finish, then back off.
+    """Adaptive task polling: first look when similar tasks usually finished, then soon again.
 
-    Learns a moving average of how long tasks took, so a fast server is polled soon and a slow
-    one is not polled in vain.
+    Learns how long tasks take from the midpoint between the last "processing" answer and the
+    first final one, so a fast server is polled soon and a slow one is not polled in vain; after
+    a miss it looks again after a tenth of that, backing off from there.
     """
 
-    minimum: float = 0.05
+    minimum: float = 0.02
     maximum: float = 5.0
     growth: float = 1.5
     typical: float = 0.05
 
     def first_delay(self) -> float:
-        return min(self.maximum, max(self.minimum, self.typical * 0.9))
+        return self._clamp(self.typical)
 
-    def next_delay(self, previous: float) -> float:
-        return min(self.maximum, max(self.minimum, previous * self.growth))
+    def retry_delay(self, misses: int) -> float:
+        """The wait after the ``misses``-th "processing" answer (counting from 1)."""
+        return self._clamp(self.typical * 0.1 * self.growth ** (misses - 1))
 
-    def observe(self, duration: float) -> None:
-        """Record how long a finished task took."""
-        self.typical = 0.8 * self.typical + 0.2 * duration
+    def observe(self, last_processing: float, finished_seen: float) -> None:
+        """Record a finished task: seconds from acceptance to the last "processing" answer (0 if
+        none) and to the answer that showed it finished."""
+        estimate = (last_processing + finished_seen) / 2 if last_processing else finished_seen
+        self.typical = 0.8 * self.typical + 0.2 * estimate
+
+    def _clamp(self, seconds: float) -> float:
+        return min(self.maximum, max(self.minimum, seconds))
 
 
 class AdaptiveLimiter:

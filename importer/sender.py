@@ -34,7 +34,7 @@ class SenderStats:
     requests: int = 0
     retries: int = 0
     rate_limited: int = 0
-    #: seconds each add request took (for latency percentiles)
+    #: seconds each successful add request was in flight (for latency percentiles)
     add_latencies: list[float] = field(default_factory=list)
 
 
@@ -85,13 +85,11 @@ class Sender:
         await self.call(lambda: self.target.setup(conversation), f"setup {conversation.key}")
 
     async def add(self, conversation: Conversation, chunk: Chunk) -> Receipt:
-        start = time.perf_counter()
-        receipt = await self.call(
+        return await self.call(
             lambda: self.target.add(conversation, chunk),
             f"add {conversation.key} chunk {chunk.index}",
+            latencies=self.stats.add_latencies,
         )
-        self.stats.add_latencies.append(time.perf_counter() - start)
-        return receipt
 
     async def flush(self, conversation: Conversation) -> None:
         await self.call(lambda: self.target.flush(conversation), f"flush {conversation.key}")
@@ -99,23 +97,33 @@ class Sender:
     async def wait(self, task_id: str) -> TaskState:
         """Poll a task until it ends; ``success``, ``failed`` or ``expired`` (counts as done)."""
         started = time.monotonic()
-        delay = self.poll.first_delay()
+        last_processing = 0.0
+        await self._sleep(self.poll.first_delay())
+        misses = 0
         while True:
-            await self._sleep(delay)
             state = await self.call(lambda: self.target.task_status(task_id), f"task {task_id}")
+            elapsed = time.monotonic() - started
             if state != "processing":
-                self.poll.observe(time.monotonic() - started)
+                self.poll.observe(last_processing, elapsed)
                 return state
-            if time.monotonic() - started > self.task_timeout:
+            if elapsed > self.task_timeout:
                 raise TaskTimeout(
                     f"task {task_id} still processing after {self.task_timeout:.0f}s; "
                     "run the same command again to resume"
                 )
-            delay = self.poll.next_delay(delay)
+            last_processing = elapsed
+            misses += 1
+            await self._sleep(self.poll.retry_delay(misses))
 
     # -- policy ----------------------------------------------------------------------------------
 
-    async def call(self, operation: Callable[[], Awaitable[T]], what: str) -> T:
+    async def call(
+        self,
+        operation: Callable[[], Awaitable[T]],
+        what: str,
+        *,
+        latencies: list[float] | None = None,
+    ) -> T:
         """Run one target call with a concurrency slot, retrying transient failures.
 
         Rate limiting is the server pacing us, not a failure: 429s have their own, larger budget.
@@ -124,11 +132,14 @@ class Sender:
         while True:
             async with self.limiter:
                 self.stats.requests += 1
+                started = time.perf_counter()
                 try:
                     result = await operation()
                 except RetriableTargetError as exc:
                     error = exc
                 else:
+                    if latencies is not None:
+                        latencies.append(time.perf_counter() - started)
                     await self.limiter.succeeded()
                     return result
             # the slot is released: back off without holding it

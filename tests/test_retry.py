@@ -33,13 +33,17 @@ def test_parse_retry_after_seconds_date_and_ms() -> None:
     assert parse_retry_after({}) is None
 
 
-def test_poll_schedule_learns_and_backs_off() -> None:
-    poll = PollSchedule(minimum=0.05, maximum=2.0, typical=0.05)
-    for _ in range(30):
-        poll.observe(1.0)
-    assert 0.8 < poll.first_delay() <= 1.0
-    assert poll.next_delay(1.0) == 1.5
-    assert poll.next_delay(1.9) == 2.0
+def test_poll_schedule_learns_from_the_midpoint_and_retries_soon_after_a_miss() -> None:
+    poll = PollSchedule(minimum=0.01, maximum=2.0, typical=0.05)
+    for _ in range(40):
+        poll.observe(0.9, 1.1)  # last seen processing at 0.9 s, done at 1.1 s
+    assert 0.95 < poll.first_delay() <= 1.0
+    assert 0.095 < poll.retry_delay(1) <= 0.1  # a tenth of the typical time
+    assert poll.retry_delay(2) == poll.retry_delay(1) * 1.5
+    assert poll.retry_delay(30) == 2.0  # capped
+    fresh = PollSchedule(typical=0.05)
+    fresh.observe(0.0, 0.3)  # done at the first look
+    assert fresh.typical == 0.8 * 0.05 + 0.2 * 0.3
 
 
 async def test_limiter_halves_on_429_and_grows_back() -> None:
