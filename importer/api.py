@@ -71,10 +71,7 @@ class BatchImporter:
         report = Report()
         report.add_input_errors(missing)
         async with self._running([str(p) for p in paths], report) as pipeline:
-            pending, found = await pipeline.validate(inputs, report)
-            if self.progress is not None:
-                self.progress.start(pending)
-            await pipeline.run(inputs, report, found)
+            await pipeline.run(inputs, report)
         return self._finish(report, started)
 
     async def validate_paths(self, paths: Iterable[str | Path]) -> Report:
@@ -104,8 +101,6 @@ class BatchImporter:
         started = time.monotonic()
         report = Report()
         async with self._running([f"conversation:{conversation.key}"], report) as pipeline:
-            if self.progress is not None:
-                self.progress.start(len(conversation.messages))
             await pipeline.run_conversations([conversation], report)
         return self._finish(report, started)
 

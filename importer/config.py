@@ -33,9 +33,6 @@ class ImportSettings(BaseModel):
     #: conversations sent at once; several per request slot so that lanes waiting on tasks do
     #: not leave slots idle (each open lane holds its conversation in memory)
     lanes: int | None = Field(default=None, ge=1)
-    #: conversations read for validation are kept for the import while they hold at most
-    #: this many messages in all (beyond it, inputs are read a second time, streaming)
-    keep_messages: int = Field(default=100_000, ge=0)
     checkpoint_dir: Path = Path("checkpoints")
     restart: bool = False
     sandbox_db: Path = Path("importer-sandbox.db")

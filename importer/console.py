@@ -70,8 +70,11 @@ class TqdmProgress:
     def __init__(self) -> None:
         self._bar: Any = None
 
-    def start(self, total: int) -> None:
-        self._bar = tqdm(total=total, unit="msg", unit_scale=True, dynamic_ncols=True, file=sys.stderr)
+    def add_total(self, messages: int) -> None:
+        if self._bar is None:
+            self._bar = tqdm(total=0, unit="msg", unit_scale=True, dynamic_ncols=True, file=sys.stderr)
+        self._bar.total += messages
+        self._bar.refresh()
 
     def advance(self, messages: int) -> None:
         if self._bar is not None:
@@ -92,10 +95,10 @@ class LogProgress:
         self._total = self._done = 0
         self._started = self._last = 0.0
 
-    def start(self, total: int) -> None:
-        self._total, self._done = total, 0
-        self._started = self._last = time.monotonic()
-        self._log.info("import_started", messages_to_send=total)
+    def add_total(self, messages: int) -> None:
+        if not self._started:
+            self._started = self._last = time.monotonic()
+        self._total += messages
 
     def advance(self, messages: int) -> None:
         self._done += messages

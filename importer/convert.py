@@ -46,6 +46,5 @@ def convert_paths(
             encoding="utf-8",
         )
         report.conversations.append(ConversationResult.of(conversation, "valid"))
-    report.add_input_errors(found.errors)
-    report.warnings.extend(found.warnings)
+    found.into(report)
     return report

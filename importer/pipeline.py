@@ -1,15 +1,16 @@
-"""The sealed engine: read inputs, then run one ordered lane per conversation, many lanes at once.
+"""The sealed engine: read inputs and run one ordered lane per conversation, many lanes at once.
 
 Data flows one way: converter → chunker → hooks (send, wait, flush) → checkpoint. Reading happens
 in a worker thread so parsing big exports never blocks the event loop; a small queue between the
-two keeps memory bounded.
+two keeps memory bounded. Each conversation is validated whole as it is read, so one with errors
+never reaches the server, and its lane starts as soon as it is read.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
@@ -17,7 +18,7 @@ from typing import Protocol, TypeVar
 import structlog
 
 from converters.base import ConvertOptions
-from importer.checkpoint import START, CheckpointStore, ConversationState, Cursor, InFlight
+from importer.checkpoint import CheckpointStore, ConversationState, InFlight
 from importer.chunker import chunk_messages
 from importer.config import ImportSettings
 from importer.discovery import Input
@@ -33,15 +34,18 @@ T = TypeVar("T")
 
 
 class Progress(Protocol):
-    """Where the pipeline reports progress (a tqdm bar, periodic log lines, or nothing)."""
+    """Where the pipeline reports progress (a tqdm bar, periodic log lines, or nothing).
 
-    def start(self, total: int) -> None: ...
+    ``add_total`` grows the number of messages to send as inputs are read.
+    """
+
+    def add_total(self, messages: int) -> None: ...
     def advance(self, messages: int) -> None: ...
     def close(self) -> None: ...
 
 
 class NullProgress:
-    def start(self, total: int) -> None:
+    def add_total(self, messages: int) -> None:
         pass
 
     def advance(self, messages: int) -> None:
@@ -66,10 +70,10 @@ class _Reading:
 
     errors: list[InputError] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
-    #: inputs that could not be read at all: not read again in the import pass
-    unreadable: set[str] = field(default_factory=set)
-    #: the valid conversations, when they fit the budget: then nothing is read twice
-    conversations: list[Conversation] | None = None
+
+    def into(self, report: Report) -> None:
+        report.add_input_errors(self.errors)
+        report.warnings.extend(self.warnings)
 
 
 def read_inputs(
@@ -80,8 +84,6 @@ def read_inputs(
 ) -> Iterator[Conversation]:
     """Every valid conversation of ``inputs``; problems are collected in ``found``."""
     for item in inputs:
-        if str(item.path) in found.unreadable:
-            continue
         converter = item.converter(options)
         try:
             for conversation in converter.read(item.path):
@@ -90,51 +92,25 @@ def read_inputs(
                     return
         except InputError as exc:
             found.errors.append(exc)
-            found.unreadable.add(str(item.path))
         except Exception as exc:  # a converter bug must not end the run or lose other inputs
             log.exception("converter_crashed", input=str(item.path), converter=item.converter.name)
             found.errors.append(
                 InputError(str(item.path), f"{item.converter.name} converter failed: {exc!r}")
             )
-            found.unreadable.add(str(item.path))
         found.errors.extend(converter.rejected)
         found.warnings.extend(str(d) for d in converter.diagnostics if d.severity == "warning")
 
 
-async def validate_inputs(
-    inputs: list[Input],
-    options: ConvertOptions,
-    report: Report,
-    *,
-    resume: Callable[[str], Cursor] = lambda key: START,
-    keep_messages: int = 0,
-) -> tuple[int, _Reading]:
-    """Read every input once (in a worker thread): list conversations, problems and the number
-    of messages not yet acknowledged according to ``resume``.
+async def validate_inputs(inputs: list[Input], options: ConvertOptions, report: Report) -> None:
+    """Read and check every input (in a worker thread) without sending anything."""
+    found = _Reading()
 
-    While they hold at most ``keep_messages`` messages in all, the conversations are kept in
-    ``found.conversations`` so the import need not read them again.
-    """
-    found = _Reading(conversations=[] if keep_messages > 0 else None)
-
-    def count() -> int:
-        pending = held = 0
+    def check() -> None:
         for conversation in read_inputs(inputs, options, found):
-            cursor = resume(conversation.key)
-            pending += sum(1 for m in conversation.messages if not cursor.covers(m))
             report.conversations.append(ConversationResult.of(conversation, "valid"))
-            if found.conversations is not None:
-                held += len(conversation.messages)
-                if held <= keep_messages:
-                    found.conversations.append(conversation)
-                else:  # too big to hold: the import reads the inputs again, streaming
-                    found.conversations = None
-        return pending
 
-    pending = await asyncio.to_thread(count)
-    report.add_input_errors(found.errors)
-    report.warnings.extend(found.warnings)
-    return pending, found
+    await asyncio.to_thread(check)
+    found.into(report)
 
 
 class Pipeline:
@@ -159,7 +135,6 @@ class Pipeline:
         self._lanes: set[asyncio.Task[None]] = set()
         self._key_locks: dict[str, asyncio.Lock] = {}
         self._report = Report()
-        self._index: dict[str, int] = {}
 
     @staticmethod
     def convert_options(settings: ImportSettings) -> ConvertOptions:
@@ -182,30 +157,18 @@ class Pipeline:
 
     # -- entry points ------------------------------------------------------------------------------
 
-    async def validate(self, inputs: list[Input], report: Report) -> tuple[int, _Reading]:
-        """Read every input once: collect problems and count the messages still to send."""
-        checkpoint = self.checkpoint
-        return await validate_inputs(
-            inputs,
-            self.options,
-            report,
-            resume=lambda key: checkpoint.get(key).resume_cursor,
-            keep_messages=self.settings.keep_messages,
-        )
-
-    async def run(self, inputs: list[Input], report: Report, found: _Reading) -> None:
-        """Import every valid conversation of ``inputs`` (after ``validate``)."""
-        if found.conversations is not None:
-            await self.run_conversations(found.conversations, report)
-            return
+    async def run(self, inputs: list[Input], report: Report) -> None:
+        """Import every valid conversation of ``inputs``; problems go into ``report``."""
         self._report = report
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[Conversation | None] = asyncio.Queue(maxsize=2)
-        ignored = _Reading(unreadable=set(found.unreadable))  # problems were reported already
+        found = _Reading()
 
         def produce() -> None:
             try:
-                for conversation in read_inputs(inputs, self.options, ignored, self._stopping):
+                for conversation in read_inputs(inputs, self.options, found, self._stopping):
+                    pending = self._pending_count(conversation)
+                    loop.call_soon_threadsafe(self.progress.add_total, pending)
                     asyncio.run_coroutine_threadsafe(queue.put(conversation), loop).result()
             finally:
                 asyncio.run_coroutine_threadsafe(queue.put(None), loop).result()
@@ -220,12 +183,14 @@ class Pipeline:
                     queue.get_nowait()
                 await asyncio.wait({producer}, timeout=0.05)
             await producer
+            found.into(report)
 
     async def run_conversations(self, conversations: list[Conversation], report: Report) -> None:
         """Import conversations built in code (``BatchImporter.import_conversation``)."""
         self._report = report
         queue: asyncio.Queue[Conversation | None] = asyncio.Queue()
         for conversation in conversations:
+            self.progress.add_total(self._pending_count(conversation))
             queue.put_nowait(conversation)
         queue.put_nowait(None)
         await self._consume(queue)
@@ -233,9 +198,6 @@ class Pipeline:
     # -- lanes ---------------------------------------------------------------------------------
 
     async def _consume(self, queue: asyncio.Queue[Conversation | None]) -> None:
-        self._index = {
-            r.key: i for i, r in enumerate(self._report.conversations) if r.status == "valid"
-        }
         slots = asyncio.Semaphore(self.settings.lane_count)
         while True:
             conversation = await self._unless_stopped(queue.get())
@@ -281,7 +243,7 @@ class Pipeline:
         key = conversation.key
         lock = self._key_locks.setdefault(key, asyncio.Lock())
         result = ConversationResult.of(conversation, "done")
-        self._replace_result(result)
+        self._report.conversations.append(result)
         async with lock:  # two inputs holding the same conversation take turns
             try:
                 await self._send_conversation(conversation, result)
@@ -394,14 +356,10 @@ class Pipeline:
 
     # -- bookkeeping -----------------------------------------------------------------------------
 
-    def _replace_result(self, result: ConversationResult) -> None:
-        """Put a lane's result where validation listed the conversation (or at the end)."""
-        results = self._report.conversations
-        position = self._index.pop(result.key, None)
-        if position is None:
-            results.append(result)
-        else:
-            results[position] = result
+    def _pending_count(self, conversation: Conversation) -> int:
+        """Messages of ``conversation`` the checkpoint does not have yet."""
+        cursor = self.checkpoint.get(conversation.key).resume_cursor
+        return sum(1 for m in conversation.messages if not cursor.covers(m))
 
     def _cancel_other_lanes(self) -> None:
         current = asyncio.current_task()

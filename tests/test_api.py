@@ -111,18 +111,3 @@ async def test_a_refused_group_setup_still_imports_with_group_meta(
     (stored,) = sandbox.store.conversations()
     assert (stored.messages, stored.name) == (12, "Named by group_meta")
 
-
-async def test_inputs_too_big_to_keep_are_read_again_for_the_import(
-    tmp_path: Path, sandbox: SandboxServer
-) -> None:
-    folder = tmp_path / "exports"
-    folder.mkdir()
-    for i in range(3):
-        write_everos_group(folder / f"c{i}.json", f"reread-{i}", 40)
-    importer = BatchImporter(
-        api_url=sandbox.url, keep_messages=50, chunk_size=15, checkpoint_dir=tmp_path / "ck"
-    )
-    report = await importer.import_directory(folder)
-    assert report.exit_code == 0 and report.messages_sent == 120
-    stored = sandbox.store.conversations()
-    assert [(c.messages, c.duplicates, c.chronological) for c in stored] == [(40, 0, True)] * 3
