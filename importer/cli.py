@@ -127,7 +127,8 @@ async def _import_with_signals(importer: BatchImporter, paths: list[str]) -> Rep
     finally:
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
-    report.interrupted = interrupted and not report.fatal
+            if interrupted:  # another Ctrl-C while finishing up still means: leave now
+                signal.signal(signum, lambda *_: os._exit(EXIT_INTERRUPTED))
     return report
 
 

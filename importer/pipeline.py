@@ -212,6 +212,8 @@ class Pipeline:
 
             lane.add_done_callback(finished)
         await self._drain_lanes()
+        if self._stop_event.is_set() and not self._report.fatal:
+            self._report.interrupted = True
 
     async def _unless_stopped(self, awaitable: Awaitable[T]) -> T | None:
         """Await ``awaitable`` unless a stop is requested first (then None)."""
@@ -279,7 +281,7 @@ class Pipeline:
         cursor = state.resume_cursor
         pending = [m for m in conversation.messages if not cursor.covers(m)]
         result.already = len(conversation.messages) - len(pending)
-        if not pending and state.complete:
+        if not conversation.messages or (not pending and state.complete):
             result.status = "unchanged"
             return
         state = state.model_copy(update={"origin": conversation.origin, "failure": None})

@@ -169,7 +169,9 @@ def test_a_second_ctrl_c_exits_at_once_and_the_checkpoint_stays_valid(
     second_at = time.monotonic()
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=20)
-    assert process.returncode == 130, out + err
+    # 130, or death by the signal itself when it lands during interpreter shutdown (which a
+    # shell reports as 130 too)
+    assert process.returncode in (130, -signal.SIGINT), out + err
     assert time.monotonic() - second_at < 3  # at once, not after the grace period
     server.set_faults(latency_ms=0, task_delay_ms=0)
     final = run_cli(*args, cwd=tmp_path)
