@@ -167,3 +167,22 @@ def test_status_shows_the_checkpoint(tmp_path: Path, sandbox: SandboxServer) -> 
     result = run_cli("status", "--checkpoint-dir", tmp_path / "ck", cwd=tmp_path)
     assert result.returncode == 0
     assert "1 conversations (1 complete, 0 failed), 10 messages acknowledged" in result.stdout
+
+
+def test_checkpoints_hold_no_text_or_key_and_json_logs_are_json(
+    tmp_path: Path, sandbox_factory: Callable[..., SandboxServer]
+) -> None:
+    server = sandbox_factory(api_key=API_KEY)
+    result = run_cli(DATA / "evercore" / "team_chat_en.json", "--api-url", server.url,
+                     "--api-key", API_KEY, "--checkpoint-dir", tmp_path / "ck",
+                     "--log-format", "json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    events = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
+    assert {"conversation_done"} <= {e["event"] for e in events}
+    saved = "".join(p.read_text() for p in (tmp_path / "ck").iterdir() if p.suffix == ".json")
+    assert "group:group_sales_ai_2025" in saved
+    assert API_KEY not in saved
+    assert "Intelligent Sales Assistant" not in saved  # no message text, no names
+    assert "Good morning everyone" not in saved
+    rows = server.store.messages("group", "group_sales_ai_2025")
+    assert all(r["sender_name"] for r in rows)

@@ -130,16 +130,15 @@ def _group_meta(conversation: Conversation) -> dict[str, str]:
 
 
 def _group_message(m: Message) -> dict[str, Any]:
-    out: dict[str, Any] = {
+    return {
         "role": m.role,
         "sender_id": m.sender_id,
+        # the batch-import guide lists sender_name as required for group messages
+        "sender_name": m.sender_name or m.sender_id,
         "timestamp": m.timestamp,
         "content": m.content,
         "message_id": m.message_id,
     }
-    if m.sender_name:
-        out["sender_name"] = m.sender_name
-    return out
 
 
 def _personal_message(m: Message, user_id: str) -> dict[str, Any]:
