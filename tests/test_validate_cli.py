@@ -95,3 +95,25 @@ def test_a_mixed_folder_imports_good_files_whole_and_names_each_bad_one(
     assert "README" not in output
     stored = {c.key: c.messages for c in sandbox.store.conversations()}
     assert stored == {"group:group_sales_ai_2025": 509, "group:good": 55}
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        ([], "give at least one export"),
+        ([TEAM, "--source", "telegram"], "available: conversation-format"),
+        ([TEAM, "--chunk-size", "501"], "chunk_size"),
+        ([TEAM, "--concurrency", "0"], "concurrency"),
+    ],
+)
+def test_usage_errors_exit_2_with_one_line(tmp_path: Path, args: list[object], needle: str) -> None:
+    result = run_cli(*args, cwd=tmp_path)  # type: ignore[arg-type]
+    assert result.returncode == 2
+    assert needle in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_missing_path_is_named(tmp_path: Path) -> None:
+    result = run_cli(tmp_path / "nope.json", "--validate-only", cwd=tmp_path)
+    assert result.returncode == 1
+    assert f"{tmp_path / 'nope.json'}: no such file or directory" in result.stdout
