@@ -111,3 +111,24 @@ async def test_a_refused_group_setup_still_imports_with_group_meta(
     (stored,) = sandbox.store.conversations()
     assert (stored.messages, stored.name) == (12, "Named by group_meta")
 
+
+
+def test_the_custom_converter_example_runs(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from importer.sandbox import SandboxStore
+    from tests.support import REPO
+
+    result = subprocess.run(
+        [sys.executable, str(REPO / "examples" / "custom_converter.py")],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "exit code 0" in result.stdout
+    store = SandboxStore(tmp_path / "importer-sandbox.db")
+    try:
+        (stored,) = store.conversations()
+        assert (stored.key, stored.messages, stored.flushes) == ("group:log-standup", 4, 1)
+    finally:
+        store.close()
