@@ -120,8 +120,11 @@ async def _import_with_signals(importer: BatchImporter, paths: list[str]) -> Rep
         )
         importer.request_stop()
 
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, on_signal, signum)
+    try:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, on_signal, signum)
+    except NotImplementedError:  # Windows: Ctrl-C stops at once; the journal is still valid
+        return await importer.import_paths(paths)
     try:
         report = await importer.import_paths(paths)
     finally:
