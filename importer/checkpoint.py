@@ -43,6 +43,7 @@ __all__ = [
     "Cursor",
     "InFlight",
     "job_name",
+    "read_checkpoint",
 ]
 
 log = structlog.get_logger()
@@ -195,9 +196,6 @@ class CheckpointStore:
     def get(self, key: str) -> ConversationState:
         return self._states.get(key) or ConversationState()
 
-    def items(self) -> list[tuple[str, ConversationState]]:
-        return list(self._states.items())
-
     # -- writing -----------------------------------------------------------------------------
 
     async def record(self, key: str, state: ConversationState) -> None:
@@ -257,8 +255,7 @@ class CheckpointStore:
         def fold() -> None:
             os.fsync(old.fileno())  # lines written after the last group sync
             old.close()
-            self._fold(states, seq)
-            self.old_journal_path.unlink(missing_ok=True)
+            self._fold(states, seq)  # removes the old journal once the snapshot holds it
 
         await asyncio.to_thread(fold)
 
@@ -274,30 +271,40 @@ class CheckpointStore:
         self.old_journal_path.unlink(missing_ok=True)
 
     def _load(self) -> None:
-        if self.path.exists():
-            try:
-                snapshot = _Snapshot.model_validate_json(self.path.read_bytes())
-            except (ValidationError, ValueError) as exc:
-                raise CheckpointError(
-                    f"checkpoint {self.path} is unreadable ({_first_line(exc)}); "
-                    "start over with --restart"
-                ) from exc
-            if snapshot.version != SCHEMA_VERSION:
-                raise CheckpointError(
-                    f"checkpoint {self.path} has version {snapshot.version}, this importer "
-                    f"reads version {SCHEMA_VERSION}; start over with --restart"
-                )
-            self._states = dict(snapshot.conversations)
-            self._seq = snapshot.journal_seq
-        replayed = 0
-        for journal in (self.old_journal_path, self.journal_path):
-            for entry in _journal_entries(journal):
-                if entry["seq"] > self._seq:
-                    self._states[entry["key"]] = ConversationState.model_validate(entry["state"])
-                    self._seq = entry["seq"]
-                    replayed += 1
-        if replayed:
-            log.info("checkpoint_journal_replayed", entries=replayed, checkpoint=str(self.path))
+        _, self._states, self._seq = read_checkpoint(self.path)
+
+
+def read_checkpoint(path: Path) -> tuple[dict[str, Any], dict[str, ConversationState], int]:
+    """The job, every conversation's state and the last sequence number of the checkpoint at
+    ``path``: its snapshot with the journals replayed. Takes no lock (``status`` reads a
+    checkpoint a run may be using)."""
+    job: dict[str, Any] = {}
+    states: dict[str, ConversationState] = {}
+    seq = 0
+    if path.exists():
+        try:
+            snapshot = _Snapshot.model_validate_json(path.read_bytes())
+        except (ValidationError, ValueError) as exc:
+            raise CheckpointError(
+                f"checkpoint {path} is unreadable ({_first_line(exc)}); start over with --restart"
+            ) from exc
+        if snapshot.version != SCHEMA_VERSION:
+            raise CheckpointError(
+                f"checkpoint {path} has version {snapshot.version}, this importer "
+                f"reads version {SCHEMA_VERSION}; start over with --restart"
+            )
+        job, states, seq = snapshot.job, dict(snapshot.conversations), snapshot.journal_seq
+    stem = path.name.removesuffix(".json")
+    replayed = 0
+    for journal in (f"{stem}.journal.old.jsonl", f"{stem}.journal.jsonl"):
+        for entry in _journal_entries(path.with_name(journal)):
+            if entry["seq"] > seq:
+                states[entry["key"]] = ConversationState.model_validate(entry["state"])
+                seq = entry["seq"]
+                replayed += 1
+    if replayed:
+        log.info("checkpoint_journal_replayed", entries=replayed, checkpoint=str(path))
+    return job, states, seq
 
 
 def _journal_entries(path: Path) -> Iterable[dict[str, Any]]:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
-from importer.checkpoint import ConversationState
+from importer.checkpoint import read_checkpoint
+from importer.errors import CheckpointError
 
 __all__ = ["describe_checkpoints"]
 
@@ -24,25 +23,10 @@ def describe_checkpoints(directory: Path, checkpoint: str | None = None) -> str:
     return "\n".join(_summary_line(p) for p in files)
 
 
-def _load(path: Path) -> tuple[dict[str, Any], dict[str, ConversationState]]:
-    raw = json.loads(path.read_text(encoding="utf-8"))
-    states = {k: ConversationState.model_validate(v) for k, v in raw.get("conversations", {}).items()}
-    # changes since the last snapshot (a run in progress, or one that was killed)
-    journal = path.with_name(path.name.removesuffix(".json") + ".journal.jsonl")
-    if journal.exists():
-        for line in journal.read_text(encoding="utf-8").splitlines():
-            try:
-                entry = json.loads(line)
-                states[entry["key"]] = ConversationState.model_validate(entry["state"])
-            except (ValueError, KeyError, TypeError):
-                continue
-    return raw.get("job", {}), states
-
-
 def _summary_line(path: Path) -> str:
     try:
-        job, states = _load(path)
-    except (OSError, ValueError) as exc:
+        job, states, _ = read_checkpoint(path)
+    except (OSError, CheckpointError) as exc:
         return f"{path.name}: unreadable ({exc})"
     complete = sum(s.complete for s in states.values())
     failed = sum(s.failure is not None for s in states.values())
@@ -56,8 +40,8 @@ def _summary_line(path: Path) -> str:
 
 def _describe_one(path: Path) -> str:
     try:
-        _, states = _load(path)
-    except (OSError, ValueError) as exc:
+        _, states, _ = read_checkpoint(path)
+    except (OSError, CheckpointError) as exc:
         return f"{path}: unreadable ({exc})"
     lines = [_summary_line(path)]
     for key, state in sorted(states.items()):
