@@ -347,6 +347,8 @@ class Pipeline:
         assert inflight is not None
         outcome = await self.hooks._wait_task(inflight.task_id)
         if outcome in ("success", "expired"):
+            # these messages were counted as still to send when the conversation was read
+            self.progress.advance(inflight.acked - state.acked)
             state = state.model_copy(
                 update={"acked": inflight.acked, "cursor": inflight.cursor, "inflight": None}
             )
