@@ -12,11 +12,9 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import structlog
-
 from importer.checkpoint import CheckpointStore, job_name
 from importer.config import ImportSettings, base_url_from_env, make_settings
-from importer.discovery import discover
+from importer.discovery import Input, discover
 from importer.errors import ConfigError
 from importer.models import Chunk, Conversation
 from importer.pipeline import Pipeline, Progress, validate_inputs
@@ -27,8 +25,6 @@ from importer.targets.base import Receipt, Target, TaskState
 from importer.targets.everos import EverOSTarget
 
 __all__ = ["BatchImporter"]
-
-log = structlog.get_logger()
 
 
 class BatchImporter:
@@ -67,9 +63,7 @@ class BatchImporter:
         """Import every conversation found under ``paths`` (files, folders, zips)."""
         paths = list(paths)
         started = time.monotonic()
-        inputs, missing = discover(paths, source=self.settings.source)
-        report = Report()
-        report.add_input_errors(missing)
+        inputs, report = self._discover(paths)
         async with self._running([str(p) for p in paths], report) as pipeline:
             await pipeline.run(inputs, report)
         return self._finish(report, started)
@@ -77,11 +71,8 @@ class BatchImporter:
     async def validate_paths(self, paths: Iterable[str | Path]) -> Report:
         """Check inputs without sending anything (``--validate-only``)."""
         started = time.monotonic()
-        inputs, missing = discover(list(paths), source=self.settings.source)
-        report = Report()
-        report.add_input_errors(missing)
-        options = Pipeline.convert_options(self.settings)
-        await validate_inputs(inputs, options, report)
+        inputs, report = self._discover(paths)
+        await validate_inputs(inputs, Pipeline.convert_options(self.settings), report)
         return self._finish(report, started)
 
     async def import_file(self, path: str | Path) -> Report:
@@ -195,9 +186,8 @@ class BatchImporter:
 
         db = self.settings.sandbox_db.resolve()
         self._sandbox = SandboxServer(db).start()
-        target = EverOSTarget(self._sandbox.url, None)
-        target.identity = f"sandbox:{db}"
-        return target
+        # the port changes every run; the database is what identifies this target
+        return EverOSTarget(self._sandbox.url, None, identity=f"sandbox:{db}")
 
     @property
     def target_description(self) -> str:
@@ -211,6 +201,13 @@ class BatchImporter:
         if self._sandbox is not None:
             self._sandbox.stop()
             self._sandbox = None
+
+    def _discover(self, paths: Iterable[str | Path]) -> tuple[list[Input], Report]:
+        """The inputs under ``paths``, and a report that already names the missing ones."""
+        inputs, missing = discover(list(paths), source=self.settings.source)
+        report = Report()
+        report.add_input_errors(missing)
+        return inputs, report
 
     def _finish(self, report: Report, started: float) -> Report:
         report.seconds = time.monotonic() - started

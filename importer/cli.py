@@ -87,7 +87,7 @@ def _run_import(args: argparse.Namespace) -> int:
         report = asyncio.run(importer.validate_paths(paths))
         print(format_summary(report, validate_only=True))
         _write_report(args.report, report)
-        return EXIT_FAILED if report.input_errors else EXIT_OK
+        return report.exit_code
 
     report = asyncio.run(_import_with_signals(importer, paths))
     print(format_summary(report))
@@ -95,7 +95,7 @@ def _run_import(args: argparse.Namespace) -> int:
     if report.interrupted:
         resume = shlex.join(["python", "-m", "importer", *[a for a in sys.argv[1:] if a != "--restart"]])
         print(f"Interrupted. Progress is saved; resume with:\n  {resume}", file=sys.stderr)
-    elif settings.api_url is None and report.exit_code != EXIT_INTERRUPTED:
+    elif settings.api_url is None:
         print(
             f"Data went to the local sandbox database {settings.sandbox_db} "
             "(see it with: python -m importer stored).\n"
@@ -154,8 +154,8 @@ def _run_convert(args: argparse.Namespace) -> int:
         include_system_events=args.include_system_events,
     )
     print(format_summary(report, validate_only=True).replace("Validated", "Converted", 1))
-    print(f"Wrote {sum(1 for r in report.conversations)} files to {args.output}")
-    return EXIT_FAILED if report.input_errors else EXIT_OK
+    print(f"Wrote {len(report.conversations)} files to {args.output}")
+    return report.exit_code
 
 
 def _run_status(args: argparse.Namespace) -> int:

@@ -144,19 +144,23 @@ def format_summary(report: Report, *, validate_only: bool = False) -> str:
         lines.append(f"System events left out: {system} (use --include-system-events to keep them)")
     if report.warnings:
         lines.append(f"Warnings: {len(report.warnings)}")
-        lines.extend(f"  {w}" for w in report.warnings[:_MAX_LINES_PER_KIND])
-        if len(report.warnings) > _MAX_LINES_PER_KIND:
-            lines.append(f"  ... and {len(report.warnings) - _MAX_LINES_PER_KIND} more")
+        lines.extend(_capped(report.warnings, "  "))
     failed = len(report.input_errors) + len(report.failed)
     if failed:
         lines.append(f"Failed: {failed}")
         for _, reason, details in report.input_errors:
             lines.append(f"  {reason}")
-            lines.extend(f"    {d}" for d in details[:_MAX_LINES_PER_KIND])
-            if len(details) > _MAX_LINES_PER_KIND:
-                lines.append(f"    ... and {len(details) - _MAX_LINES_PER_KIND} more")
+            lines.extend(_capped(details, "    "))
         for result in report.failed:
             lines.append(f"  {result.origin or result.key}: {result.key}: {result.reason}")
     if report.fatal:
         lines.append(f"Stopped: {report.fatal}")
     return "\n".join(lines)
+
+
+def _capped(items: list[str], indent: str) -> list[str]:
+    """At most ``_MAX_LINES_PER_KIND`` indented lines, then how many more there are."""
+    lines = [f"{indent}{item}" for item in items[:_MAX_LINES_PER_KIND]]
+    if len(items) > _MAX_LINES_PER_KIND:
+        lines.append(f"{indent}... and {len(items) - _MAX_LINES_PER_KIND} more")
+    return lines

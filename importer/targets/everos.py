@@ -22,9 +22,16 @@ class EverOSTarget:
 
     name = "everos"
 
-    def __init__(self, base_url: str, api_key: str | None = None, *, async_mode: bool = True) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str | None = None,
+        *,
+        async_mode: bool = True,
+        identity: str | None = None,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
-        self.identity = self.base_url
+        self.identity = identity or self.base_url
         self.async_mode = async_mode
         self._headers = {"Content-Type": "application/json"}
         if api_key:
