@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
@@ -34,6 +34,15 @@ class ConvertOptions:
     scene: Literal["solo", "team"] | None = None
     #: keep joins/leaves/topic changes etc. as messages instead of skipping them
     include_system_events: bool = False
+    #: time zone for formats whose times carry none (IANA name, ``UTC`` or ``+08:00``);
+    #: None means the machine's local zone
+    timezone: str | None = None
+    #: the user id personal conversations (ChatGPT, Claude) are filed under; None: the
+    #: export's own account id, else a stable default
+    user_id: str | None = None
+    #: generic CSV/JSONL: canonical field -> column name (``timestamp``, ``sender``,
+    #: ``content``, ``conversation``, optional ``sender_name``, ``message_id``, ``role``)
+    column_map: Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True)

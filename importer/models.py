@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -63,6 +63,9 @@ class Conversation(BaseModel):
     source: str = ""
     origin: str = ""
     messages: list[Message] = Field(default_factory=list)
+    #: what the source says about the conversation beyond the fields above, for targets that
+    #: take it (e.g. ConversationFormat's ``session_meta``: scene, user_details, tags); no text
+    source_meta: dict[str, Any] = Field(default_factory=dict)
     #: messages the converter left out on purpose (system events), for the summary
     skipped: int = 0
 

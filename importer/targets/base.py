@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Literal, Protocol
+from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 
 from importer.models import Chunk, Conversation
 
-__all__ = ["Receipt", "Target", "TaskState"]
+__all__ = ["Receipt", "Target", "TaskState", "public_url"]
 
 TaskState = Literal["processing", "success", "failed", "expired"]
 
@@ -30,8 +31,16 @@ class Target(Protocol):
 
     #: a short name for reports, e.g. ``everos``
     name: str
-    #: where the data goes, without secrets (for the checkpoint's job identity and messages)
+    #: which store the data lands in, without secrets: the protocol and the server's URL (and,
+    #: where the API has them, the space). The ledger of what was acknowledged is kept per identity.
     identity: str
+    #: the most messages one ``add`` may carry, and the byte budget of one request body
+    max_chunk_messages: int
+    max_request_bytes: int
+
+    async def prepare(self) -> None:
+        """Once per run, before any conversation: check the server answers as this API
+        (preflight) and resolve what the run needs (e.g. GoodMem's space)."""
 
     def bind(self, session: aiohttp.ClientSession) -> None:
         """Use ``session`` for every request (the sender owns it)."""
@@ -47,3 +56,14 @@ class Target(Protocol):
 
     async def flush(self, conversation: Conversation) -> None:
         """Ask the server to extract memories from what it has now."""
+
+
+def public_url(url: str) -> str:
+    """``url`` without user name, password, query or fragment, and without a trailing slash:
+    safe to store, print and compare."""
+    parts = urlsplit(url.strip())
+    host = parts.hostname or ""
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme.lower(), netloc.lower(), parts.path.rstrip("/"), "", ""))

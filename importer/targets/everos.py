@@ -10,7 +10,8 @@ import aiohttp
 from importer.errors import AuthError, RejectedError, RetriableTargetError
 from importer.models import Chunk, Conversation, Message
 from importer.retry import parse_retry_after
-from importer.targets.base import Receipt, TaskState
+from importer.chunker import DEFAULT_MAX_REQUEST_BYTES, MAX_CHUNK_MESSAGES
+from importer.targets.base import Receipt, TaskState, public_url
 
 __all__ = ["EverOSTarget"]
 
@@ -29,9 +30,13 @@ class EverOSTarget:
         *,
         async_mode: bool = True,
         identity: str | None = None,
+        chunk_size: int = MAX_CHUNK_MESSAGES,
+        max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
     ) -> None:
         self.base_url = base_url.rstrip("/")
-        self.identity = identity or self.base_url
+        self.identity = identity or f"{self.name}:{public_url(base_url)}"
+        self.max_chunk_messages = min(chunk_size, MAX_CHUNK_MESSAGES)
+        self.max_request_bytes = max_request_bytes
         self.async_mode = async_mode
         self._headers = {"Content-Type": "application/json"}
         if api_key:
@@ -42,6 +47,9 @@ class EverOSTarget:
         self._session = session
 
     # -- the API -------------------------------------------------------------------------------
+
+    async def prepare(self) -> None:
+        return None
 
     async def setup(self, conversation: Conversation) -> None:
         if conversation.kind != "group":
