@@ -11,10 +11,11 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from importer.chunker import DEFAULT_MAX_REQUEST_BYTES, MAX_CHUNK_MESSAGES
 from importer.errors import ConfigError
 
-__all__ = ["API_KEY_ENV", "BASE_URL_ENVS", "ImportSettings", "base_url_from_env", "make_settings"]
+__all__ = ["API_KEY_ENV", "BASE_URL_ENVS", "CHECKPOINTS_ENV", "default_checkpoint_dir", "ImportSettings", "base_url_from_env", "make_settings"]
 
 API_KEY_ENV = "EVEROS_API_KEY"
 BASE_URL_ENVS = ("EVEROS_BASE_URL", "EVER_OS_BASE_URL")
+CHECKPOINTS_ENV = "EVEROS_IMPORTER_CHECKPOINTS"
 
 
 class ImportSettings(BaseModel):
@@ -27,14 +28,25 @@ class ImportSettings(BaseModel):
     source: str | None = None
     scene: Literal["solo", "team"] | None = None
     include_system_events: bool = False
+    #: zone for formats whose times carry none; None: the machine's local zone
+    timezone: str | None = None
+    #: user id for personal conversations of assistant exports (ChatGPT, Claude)
+    user_id: str | None = None
+    #: generic CSV/JSONL: canonical field -> column
+    column_map: dict[str, str] | None = None
     concurrency: int = Field(default=10, ge=1, le=256)
     chunk_size: int = Field(default=50, ge=1, le=MAX_CHUNK_MESSAGES)
     max_request_bytes: int = Field(default=DEFAULT_MAX_REQUEST_BYTES, ge=1024)
     #: conversations sent at once; several per request slot so that lanes waiting on tasks do
     #: not leave slots idle (each open lane holds its conversation in memory)
     lanes: int | None = Field(default=None, ge=1)
-    checkpoint_dir: Path = Path("checkpoints")
+    checkpoint_dir: Path = Field(default_factory=lambda: default_checkpoint_dir())
+    #: forget what the target acknowledged (all of it) before sending; the CLI asks first
     restart: bool = False
+    #: forget what the target acknowledged of these conversations before sending
+    resend: tuple[str, ...] = ()
+    #: send again the chunks whose task expired before it was seen to finish
+    resend_in_doubt: bool = False
     sandbox_db: Path = Path("importer-sandbox.db")
     request_timeout: float = Field(default=120.0, gt=0)
     task_timeout: float = Field(default=600.0, gt=0)
@@ -47,6 +59,11 @@ class ImportSettings(BaseModel):
     @property
     def lane_count(self) -> int:
         return self.lanes or max(8, self.concurrency * 8)
+
+
+def default_checkpoint_dir() -> Path:
+    """``checkpoints/`` in the current folder, or ``$EVEROS_IMPORTER_CHECKPOINTS``."""
+    return Path(os.environ.get(CHECKPOINTS_ENV) or "checkpoints")
 
 
 def base_url_from_env() -> str | None:

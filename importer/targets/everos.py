@@ -33,7 +33,9 @@ class EverOSTarget:
         chunk_size: int = MAX_CHUNK_MESSAGES,
         max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
+        # credentials in the URL are not how this API authenticates (and must never be stored
+        # or printed): requests go to the URL without them
+        self.base_url = public_url(base_url)
         self.identity = identity or f"{self.name}:{public_url(base_url)}"
         self.max_chunk_messages = min(chunk_size, MAX_CHUNK_MESSAGES)
         self.max_request_bytes = max_request_bytes
