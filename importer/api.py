@@ -14,7 +14,7 @@ from typing import Any
 
 from importer.config import ImportSettings, base_url_from_env, make_settings
 from importer.discovery import Input, discover
-from importer.errors import CheckpointError, ConfigError
+from importer.errors import CheckpointError, ConfigError, StopRunError
 from importer.ledger import Ledger, LedgerTotals, read_summary
 from importer.models import Chunk, Conversation
 from importer.pipeline import ChunkLimits, Pipeline, Progress, validate_inputs
@@ -69,7 +69,8 @@ class BatchImporter:
             report.fatal = report.fatal or _nothing_found(paths, report)
             return self._finish(report, started)
         async with self._running(report) as pipeline:
-            await pipeline.run(inputs, report)
+            if pipeline is not None:
+                await pipeline.run(inputs, report)
         if not report.conversations and not report.input_errors and not report.interrupted:
             report.fatal = report.fatal or _nothing_found(paths, report)
         return self._finish(report, started)
@@ -102,7 +103,8 @@ class BatchImporter:
         started = time.monotonic()
         report = Report()
         async with self._running(report) as pipeline:
-            await pipeline.run_conversations([conversation], report)
+            if pipeline is not None:
+                await pipeline.run_conversations([conversation], report)
         return self._finish(report, started)
 
     def acknowledged(self) -> LedgerTotals | None:
@@ -165,7 +167,9 @@ class BatchImporter:
     # -- plumbing ----------------------------------------------------------------------------------
 
     @asynccontextmanager
-    async def _running(self, report: Report) -> AsyncIterator[Pipeline]:
+    async def _running(self, report: Report) -> AsyncIterator[Pipeline | None]:
+        """The pipeline, with the ledger open and the target checked; None when the target
+        cannot be used at all (then ``report.fatal`` says why)."""
         report.target = self.target_description
         ledger = Ledger(self.settings.checkpoint_dir, self.target_identity).open()
         report.checkpoint = str(ledger.path)
@@ -181,8 +185,17 @@ class BatchImporter:
                 backoff=Backoff(max_attempts=self.settings.max_attempts),
                 request_timeout=self.settings.request_timeout,
                 task_timeout=self.settings.task_timeout,
+                max_retry_after=self.settings.max_retry_after,
             ) as sender:
                 self._sender = sender
+                try:
+                    prepare = getattr(target, "prepare", None)
+                    if prepare is not None:
+                        await prepare()
+                except StopRunError as exc:
+                    report.fatal = str(exc)
+                    yield None
+                    return
                 limits = ChunkLimits(
                     max_messages=getattr(target, "max_chunk_messages", self.settings.chunk_size),
                     max_bytes=getattr(target, "max_request_bytes", self.settings.max_request_bytes),

@@ -85,6 +85,9 @@ def _run_import(args: argparse.Namespace) -> int:
         resend_in_doubt=args.resend_in_doubt,
         sandbox_db=args.sandbox_db,
         max_attempts=args.max_retries + 1,
+        request_timeout=args.request_timeout,
+        task_timeout=args.task_timeout,
+        max_retry_after=args.max_retry_after,
     )
     progress: Any
     if args.validate_only or args.no_progress:
@@ -273,6 +276,14 @@ def _build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--chunk-size", type=int, default=50, help="messages per request (50, max 500)")
     imp.add_argument("--max-retries", type=int, default=7,
                      help="retries of a failing request before its conversation fails (7)")
+    imp.add_argument("--request-timeout", type=float, default=120.0, metavar="SECONDS",
+                     help="give up on one request after this long, then retry it (120)")
+    imp.add_argument("--task-timeout", type=float, default=600.0, metavar="SECONDS",
+                     help="stop waiting for a server task after this long; the conversation "
+                     "fails and a rerun asks the task again (600)")
+    imp.add_argument("--max-retry-after", type=float, default=60.0, metavar="SECONDS",
+                     help="the longest Retry-After honoured; a server asking for more fails "
+                     "that conversation (60)")
     imp.add_argument("--checkpoint-dir", default=None,
                      help=f"where the ledgers of targets live (env {CHECKPOINTS_ENV}; "
                      "default: ./checkpoints)")

@@ -23,7 +23,13 @@ from converters.base import ConvertOptions
 from importer.chunker import ChunkBuilder
 from importer.config import ImportSettings
 from importer.discovery import Input
-from importer.errors import AuthError, CheckpointError, InputError, RejectedError, TargetError
+from importer.errors import (
+    CheckpointError,
+    InputError,
+    RejectedError,
+    StopRunError,
+    TargetError,
+)
 from importer.ledger import ConversationState, InDoubt, Ledger, content_digest, id_digest
 from importer.merge import Spool, SpooledConversation
 from importer.models import Chunk, Conversation, Message
@@ -273,11 +279,11 @@ class Pipeline:
             await self._send_conversation(spool, spooled, result)
         except asyncio.CancelledError:
             result.status = "interrupted"
-        except AuthError as exc:
+        except StopRunError as exc:
             result.status, result.reason = "failed", str(exc)
             if not self._report.fatal:
                 self._report.fatal = str(exc)
-                log.error("authentication_failed", error=str(exc))
+                log.error("run_stopped", error=str(exc))
             self.request_stop()
             self._cancel_other_lanes()
         except CheckpointError as exc:
