@@ -147,6 +147,7 @@ class DiscordPackageConverter(Converter):
 
     name = "discord-package"
     description = "Discord data package (directory or .zip with messages/index.json)"
+    reads_folders = True
 
     @classmethod
     def detect(cls, path: Path) -> bool:

@@ -85,6 +85,8 @@ class SlackConverter(Converter):
 
     name = "slack"
     description = "Slack workspace export (.zip or unpacked folder)"
+    repeats_expected = True  # a reply sent to the channel too is listed twice
+    reads_folders = True
 
     @classmethod
     def detect(cls, path: Path) -> bool:

@@ -130,6 +130,8 @@ class ChannelAssembler:
         self._system = include_system_events
         self._entries: list[_Entry] = []
         self._by_id: dict[str, _Entry] = {}
+        #: later entries of a ts listed more than once
+        self._copies: dict[str, list[_Entry]] = {}
         self._deleted: set[str] = set()
         self.skipped = 0
         #: of ``skipped``: messages with no text, attachment, block or file to import
@@ -174,17 +176,17 @@ class ChannelAssembler:
         sender_id, sender_name = self._renderer.sender(raw)
         thread_ts = raw.get("thread_ts")
         parent = thread_ts if isinstance(thread_ts, str) and thread_ts != ts else None
-        earlier = self._by_id.get(message_id)
-        if earlier is not None and earlier.sender_id == sender_id and earlier.content == content:
-            return micros  # exported twice (a broadcast reply also listed in its thread)
         parent_user = raw.get("parent_user_id") if parent else None
         entry = _Entry(
             micros, message_id, sender_id, sender_name, content, parent,
             parent_user if isinstance(parent_user, str) else None,
         )  # fmt: skip
         self._entries.append(entry)
-        if earlier is None:
-            self._by_id[message_id] = entry
+        # a ts listed twice (a broadcast reply is also in its thread) is kept twice here: the
+        # converter base drops the exact repeat; edits must reach every copy so they stay exact
+        earlier = self._by_id.setdefault(message_id, entry)
+        if earlier is not entry:
+            self._copies.setdefault(message_id, []).append(entry)
         return micros
 
     def _leave_out(self, raw: Mapping[str, Any], subtype: object) -> bool:
@@ -205,6 +207,8 @@ class ChannelAssembler:
             content = self._renderer.message(edited) if entry else ""
             if entry and content:
                 entry.content = content
+                for copy in self._copies.get(edited["ts"], ()):
+                    copy.content = content
 
     def _untimed(
         self, raw: Mapping[str, Any], origin: str, day: str, index: int, previous: int | None
@@ -256,7 +260,7 @@ class ChannelAssembler:
                     reply_to=reply_to,
                 )
             )
-        self._by_id = {}
+        self._by_id, self._copies = {}, {}
         return messages
 
     def _marker(self, entry: _Entry) -> tuple[str, str | None]:

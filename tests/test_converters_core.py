@@ -115,6 +115,26 @@ def test_repeated_message_id_is_kept_twice_with_a_warning(name: str) -> None:
     assert any("out of order" in w for w in warnings)
 
 
+def test_exact_repeats_are_dropped_with_one_warning_and_differing_ones_kept(
+    tmp_path: Path,
+) -> None:
+    # the real team chat (msg_0425 names two different messages) with two lines exported twice
+    doc = json.loads((EVERCORE / "team_chat_en.json").read_text(encoding="utf-8"))
+    items = doc["conversation_list"]
+    doc["conversation_list"] = [*items, items[3], items[7], items[3]]
+    path = write_json(tmp_path, doc, "team_chat_en.json")
+    converter = ConversationFormatConverter()
+    conversation = read_one(converter, path)
+    assert len(conversation.messages) == len(items)
+    ids = [m.message_id for m in conversation.messages]
+    assert ids.count(items[3]["message_id"]) == 1 and "msg_0425~2" in ids
+    repeats = [w for w in texts(converter, "warning") if "exact repeats" in w]
+    assert repeats == [
+        f"{path}: 3 exact repeats of a message (same id, time, sender and text) dropped,"
+        f" e.g. message id {items[3]['message_id']}"
+    ]
+
+
 def test_team_file_metadata_and_participants() -> None:
     conversation = read_one(ConversationFormatConverter(), EVERCORE / "team_chat_en.json")
     assert conversation.name == "Intelligent Sales Assistant Project Team"
