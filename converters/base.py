@@ -218,11 +218,12 @@ class Converter(ABC):
             )
             kept.append(message.model_copy(update={"message_id": new_id}))
         if dropped and not self.repeats_expected:
+            repeats = "1 exact repeat" if len(dropped) == 1 else f"{len(dropped)} exact repeats"
             self.warning(
                 origin,
                 None,
-                f"{len(dropped)} exact repeats of a message (same id, time, sender and text)"
-                f" dropped, e.g. message id {dropped[0]}",
+                f"{repeats} of a message (same id, time, sender and text) dropped,"
+                f" e.g. message id {dropped[0]}",
             )
         return kept
 
@@ -266,4 +267,3 @@ def load_json(path: Path) -> Any:
         )
         reason = "truncated JSON (the file ends too early)" if cut else f"invalid JSON ({exc.msg})"
         raise InputError(str(path), reason, where=where) from exc
-

@@ -13,11 +13,13 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, Literal
 
+from converters._common import SNIPPET_CHARS, snippet
 from converters.slack_markup import SlackRenderer
 from importer.models import Message
 
 __all__ = [
     "DROPPED_SUBTYPES",
+    "SNIPPET_CHARS",
     "SYSTEM_SUBTYPES",
     "ChannelAssembler",
     "Problem",
@@ -45,9 +47,6 @@ DROPPED_SUBTYPES = frozenset({"tombstone", "message_deleted", "message_changed",
 
 _EPOCH_DAY = date(1970, 1, 1).toordinal()
 _DAY_MICROS = 86_400_000_000
-
-#: how much of a parent's text a reply marker quotes
-SNIPPET_CHARS = 40
 
 Severity = Literal["error", "warning"]
 
@@ -89,17 +88,6 @@ def ts_millis(ts: str) -> int | None:
     """Exact Unix milliseconds of a Slack ``ts``; None when it is not one."""
     micros = ts_micros(ts)
     return None if micros is None else micros // 1000
-
-
-def snippet(text: str, limit: int = SNIPPET_CHARS) -> str:
-    """The first words of ``text`` on one line, at most ``limit`` characters plus an ellipsis."""
-    flat = " ".join(text[: limit * 4].split())  # bounded work however long the parent is
-    if len(flat) <= limit:
-        return flat if len(text) <= limit * 4 else flat + "…"
-    cut = flat[:limit]
-    if flat[limit] != " " and " " in cut:
-        cut = cut.rsplit(" ", 1)[0]  # end on a whole word
-    return cut.rstrip(" ,.;:") + "…"
 
 
 @dataclass(slots=True)

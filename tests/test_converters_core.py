@@ -130,8 +130,10 @@ def test_exact_repeats_are_dropped_with_one_warning_and_differing_ones_kept(
     assert ids.count(items[3]["message_id"]) == 1 and "msg_0425~2" in ids
     repeats = [w for w in texts(converter, "warning") if "exact repeats" in w]
     assert repeats == [
-        f"{path}: 3 exact repeats of a message (same id, time, sender and text) dropped,"
-        f" e.g. message id {items[3]['message_id']}"
+        (
+            f"{path}: 3 exact repeats of a message (same id, time, sender and text) dropped,"
+            f" e.g. message id {items[3]['message_id']}"
+        )
     ]
 
 

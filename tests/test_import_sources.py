@@ -56,7 +56,7 @@ def test_a_folder_of_discord_exports_imports_every_converted_message_once(
     expected: dict[str, list[tuple[str, int]]] = {}
     for file in sorted(folder.glob("*.json")):
         expected.update(_expected(converters.get("discord"), file))
-    assert len(expected) == 5  # the three split parts are one conversation
+    assert len(expected) == 6  # the three split parts are one conversation
     _import(folder, sandbox, tmp_path)
     assert _stored(sandbox) == expected
 
