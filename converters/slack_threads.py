@@ -14,7 +14,7 @@ from datetime import date
 from typing import Any, Literal
 
 from converters._common import SNIPPET_CHARS, snippet
-from converters.slack_markup import SlackRenderer
+from converters.slack_markup import SlackRenderer, bot_name_fallback
 from importer.models import Message
 
 __all__ = [
@@ -147,6 +147,8 @@ class ChannelAssembler:
         self, raw: Mapping[str, Any], origin: str, day: str, index: int, previous: int | None
     ) -> int | None:
         subtype = raw.get("subtype")
+        if subtype == "bot_add":
+            self._renderer.learn_bot(raw)  # names the bot even when the event itself is skipped
         if (subtype is not None and self._leave_out(raw, subtype)) or raw.get("hidden"):
             self.skipped += 1
             return None
@@ -231,6 +233,11 @@ class ChannelAssembler:
             if entry.sender_name == entry.sender_id:
                 # a user unknown when read (a join before their first profile-carrying message)
                 entry.sender_name = users.get(entry.sender_id, entry.sender_name)
+            elif entry.sender_name[:4] == "bot " and entry.sender_name == bot_name_fallback(
+                entry.sender_id
+            ):
+                # a bot posting before the bot_add that names it was read
+                entry.sender_name = self._renderer.bot_name(entry.sender_id)
             senders[entry.sender_id] = entry.sender_name
             content, reply_to = entry.content, None
             if entry.parent_ts is not None:
