@@ -201,8 +201,9 @@ class Converter(ABC):
         kept: list[Message] = []
         dropped: list[str] = []
         for message in messages:
-            earlier = first.setdefault(message.message_id, message)
-            if earlier is message:
+            earlier = first.get(message.message_id)
+            if earlier is None:
+                first[message.message_id] = message
                 kept.append(message)
                 continue
             seen = variants.setdefault(message.message_id, [earlier])
