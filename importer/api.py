@@ -66,7 +66,8 @@ class BatchImporter:
         inputs, report = self._discover(paths)
         if not inputs:
             # nothing to read: no ledger, no sandbox database, nothing started
-            report.fatal = report.fatal or _nothing_found(paths, report)
+            if not report.input_errors:
+                report.fatal = _nothing_found(paths, report)
             return self._finish(report, started)
         async with self._running(report) as pipeline:
             if pipeline is not None:
