@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-import structlog
 
 from converters import register
 from converters.base import Converter, peek_json
@@ -35,10 +34,11 @@ from converters.discord_common import (
 )
 from importer.errors import InputError
 from importer.models import Conversation, Message
+from importer.logs import get_logger
 
 __all__ = ["DiscordConverter"]
 
-log = structlog.get_logger()
+log = get_logger(__name__)
 
 _BOM = b"\xef\xbb\xbf"
 _PART = re.compile(r"^(?P<base>.*) \[part (?P<number>\d+)\]$")

@@ -9,10 +9,10 @@ from typing import Any, Protocol
 from urllib.parse import unquote, urlsplit
 
 import ijson  # type: ignore[import-untyped]  # ships no type information
-import structlog
 
 from converters._common import snippet
 from importer.models import Message
+from importer.logs import get_logger
 
 __all__ = [
     "JSON_BACKEND",
@@ -27,7 +27,7 @@ __all__ = [
     "snippet",
 ]
 
-log = structlog.get_logger()
+log = get_logger(__name__)
 
 #: the ijson backend in use; ``yajl2_c`` (C) keeps a 300,000-message file well above 50k msg/s
 JSON_BACKEND: str = ijson.backend

@@ -16,8 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import structlog
-
+import converters
 from importer.api import BatchImporter
 from importer.config import (
     API_KEY_ENV,
@@ -28,14 +27,16 @@ from importer.config import (
 )
 from importer.console import LogProgress, TqdmProgress, configure_logging, format_summary
 from importer.errors import ConfigError, ImporterError
+from importer.logs import get_logger
 from importer.report import Report
+from importer.targets.base import public_url
 
 __all__ = ["main"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 _COMMANDS = {"import", "convert", "status", "serve", "stored"}
 
-log = structlog.get_logger()
+log = get_logger("importer.cli")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -44,9 +45,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     # ``python -m importer --input FILE --scene team --validate-only`` both work
     if not args_list or (args_list[0] not in _COMMANDS and args_list[0] not in {"-h", "--help", "--version"}):
         args_list.insert(0, "import")
-    parser = _build_parser()
+    parser = _build_parser(_program_name())
     args = parser.parse_args(args_list)
-    configure_logging(getattr(args, "log_format", "console"), verbose=getattr(args, "verbose", False))
+    configure_logging(
+        getattr(args, "log_format", "console"),
+        verbose=getattr(args, "verbose", False),
+        quiet=getattr(args, "quiet", False),
+    )
     try:
         return int(args.func(args))
     except ConfigError as exc:
@@ -58,6 +63,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # the reader went away (``| head``): stop quietly, without a second error at exit
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_FAILED
+
+
+def _program_name() -> str:
+    """The command as the user typed it: ``everos-import`` or ``python -m importer``."""
+    name = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else ""
+    return name if name and name != "__main__.py" and not name.endswith(".py") else (
+        "python -m importer"
+    )
 
 
 # -- import -------------------------------------------------------------------------------------
@@ -77,8 +94,8 @@ def _run_import(args: argparse.Namespace) -> int:
         timezone=args.timezone,
         user_id=args.user_id,
         column_map=_column_map(args.map),
-        concurrency=args.concurrency,
-        chunk_size=args.chunk_size,
+        concurrency=_from_env(args.concurrency, "IMPORTER_CONCURRENCY", 10),
+        chunk_size=_from_env(args.chunk_size, "IMPORTER_CHUNK_SIZE", 50),
         checkpoint_dir=args.checkpoint_dir or default_checkpoint_dir(),
         restart=args.restart,
         resend=tuple(args.resend or ()),
@@ -89,13 +106,18 @@ def _run_import(args: argparse.Namespace) -> int:
         task_timeout=args.task_timeout,
         max_retry_after=args.max_retry_after,
     )
+    _check_writable_file(args.report, "--report")
+    if settings.api_url is None:
+        _check_writable_file(str(settings.sandbox_db), "--sandbox-db")
     progress: Any
-    if args.validate_only or args.no_progress:
+    if args.validate_only or args.no_progress or args.quiet:
         progress = None
     elif sys.stderr.isatty():
         progress = TqdmProgress()
     else:
         progress = LogProgress()
+    if isinstance(progress, TqdmProgress):
+        progress.reading()
     importer = BatchImporter(settings=settings, progress=progress)
     if (settings.restart or settings.resend) and not args.validate_only:
         _confirm_forgetting(importer, settings.resend, assume_yes=args.yes)
@@ -106,21 +128,56 @@ def _run_import(args: argparse.Namespace) -> int:
         return report.exit_code
 
     report = asyncio.run(_import_with_signals(importer, paths))
-    print(format_summary(report))
+    print(format_summary(report, include_system_events=settings.include_system_events))
     if report.checkpoint:
         print(f"Ledger: {report.checkpoint}")
     _write_report(args.report, report)
+    log.info("import_finished", **report.to_dict())
     if report.interrupted:
-        resume = shlex.join(["python", "-m", "importer", *resume_arguments(sys.argv[1:])])
+        resume = shlex.join([_program_name(), *resume_arguments(sys.argv[1:])])
         print(f"Interrupted. Progress is saved; resume with:\n  {resume}", file=sys.stderr)
-    elif settings.api_url is None:
-        print(
-            f"Data went to the local sandbox database {settings.sandbox_db} "
-            "(see it with: python -m importer stored).\n"
-            "To import into a real server: --api-url URL --api-key KEY "
-            f"(or set EVEROS_BASE_URL and {API_KEY_ENV}).",
-        )
+    elif report.messages_sent and not args.quiet:
+        print(_where_it_went(settings))
     return report.exit_code
+
+
+def _where_it_went(settings: Any) -> str:
+    if settings.api_url is not None:
+        return f"Data went to {public_url(settings.api_url)}."
+    db = str(settings.sandbox_db)
+    see = "stored" if db == "importer-sandbox.db" else f"stored --db {shlex.quote(db)}"
+    return (
+        f"Data went to the local sandbox database {db} (see it with: {_program_name()} {see}).\n"
+        "To import into a real server: --api-url URL --api-key KEY "
+        f"(or set EVEROS_BASE_URL and {API_KEY_ENV})."
+    )
+
+
+def _from_env(value: int | None, name: str, default: int) -> int:
+    """A flag's value, else the environment variable's, else the default (flags win)."""
+    if value is not None:
+        return value
+    raw = os.environ.get(name)
+    if raw is None or not raw.strip():
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a whole number") from None
+
+
+def _check_writable_file(path: str | None, flag: str) -> None:
+    """Fail before any work when a file the run will write cannot be written."""
+    if not path:
+        return
+    target = Path(path)
+    if target.is_dir():
+        raise ConfigError(f"{flag} {path} is a folder; give a file name")
+    folder = target.parent if str(target.parent) else Path(".")
+    if not folder.is_dir():
+        raise ConfigError(f"{flag} {path}: folder {folder} does not exist (create it first)")
+    if not os.access(folder, os.W_OK | os.X_OK) or (target.exists() and not os.access(target, os.W_OK)):
+        raise ConfigError(f"{flag} {path}: not writable (choose another place)")
 
 
 _SECRET_FLAGS = ("--api-key",)
@@ -220,8 +277,12 @@ async def _import_with_signals(importer: BatchImporter, paths: list[str]) -> Rep
 
 
 def _write_report(path: str | None, report: Report) -> None:
-    if path:
+    if not path:
+        return
+    try:
         Path(path).write_text(json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n")
+    except OSError as exc:
+        print(f"error: cannot write --report {path}: {exc.strerror or exc}", file=sys.stderr)
 
 
 # -- convert / status -----------------------------------------------------------------------------
@@ -247,33 +308,45 @@ def _run_convert(args: argparse.Namespace) -> int:
 
 
 def _run_status(args: argparse.Namespace) -> int:
-    from importer.status import describe_checkpoints
+    from importer.status import describe_checkpoints, status_json
 
-    print(describe_checkpoints(Path(args.checkpoint_dir or default_checkpoint_dir()), args.checkpoint))
+    directory = Path(args.checkpoint_dir or default_checkpoint_dir())
+    if args.json:
+        print(json.dumps(status_json(directory, args.checkpoint), indent=2, ensure_ascii=False))
+    else:
+        print(describe_checkpoints(directory, args.checkpoint))
     return EXIT_OK
 
 
 # -- parser -----------------------------------------------------------------------------------------
 
 
-def _build_parser() -> argparse.ArgumentParser:
+def _build_parser(prog: str = "python -m importer") -> argparse.ArgumentParser:
+    names = ", ".join(converters.available())
     parser = argparse.ArgumentParser(
-        prog="python -m importer",
+        prog=prog,
         description="Import chat history (ConversationFormat, EverOS JSON, Slack, Discord) into "
         "a memory service, resumably. With no --api-url it imports into a local sandbox.",
     )
     parser.add_argument("--version", action="version", version="%(prog)s 0.1.0")
     sub = parser.add_subparsers(dest="command")
 
-    imp = sub.add_parser("import", help="import exports (the default command)")
+    imp = sub.add_parser(
+        "import", help="import exports (the default command)",
+        description=f"Import exports into a memory service. Sources (detected by content): "
+        f"{names}. Targets: everos (EverOS v1), evercore (EverCore single-message API), "
+        "goodmem (GoodMem batchCreate); with no --api-url, a local sandbox.",
+    )
     imp.add_argument("paths", nargs="*", metavar="PATH", help="export files, folders or zips")
     imp.add_argument("--input", action="append", metavar="PATH", help="an input (may repeat)")
     imp.add_argument("--api-url", help="server base URL, e.g. http://localhost:1995 "
                      "(env EVEROS_BASE_URL; default: the local sandbox)")
     imp.add_argument("--api-key", help=f"API key (env {API_KEY_ENV}); never printed")
     _add_convert_options(imp)
-    imp.add_argument("--concurrency", type=int, default=10, help="requests in flight at most (10)")
-    imp.add_argument("--chunk-size", type=int, default=50, help="messages per request (50, max 500)")
+    imp.add_argument("--concurrency", type=int, default=None,
+                     help="requests in flight at most (env IMPORTER_CONCURRENCY; 10)")
+    imp.add_argument("--chunk-size", type=int, default=None,
+                     help="messages per request (env IMPORTER_CHUNK_SIZE; 50, max 500)")
     imp.add_argument("--max-retries", type=int, default=7,
                      help="retries of a failing request before its conversation fails (7)")
     imp.add_argument("--request-timeout", type=float, default=120.0, metavar="SECONDS",
@@ -297,7 +370,8 @@ def _build_parser() -> argparse.ArgumentParser:
                      help="send again the chunks whose task expired before it was seen to finish")
     imp.add_argument("--yes", "-y", action="store_true",
                      help="do not ask before --restart or --resend (needed without a terminal)")
-    imp.add_argument("--validate-only", action="store_true", help="check inputs, send nothing")
+    imp.add_argument("--validate-only", action="store_true",
+                     help="check inputs, send nothing (says how many messages would be sent)")
     imp.add_argument("--report", metavar="PATH", help="write the run's report as JSON")
     imp.add_argument("--sandbox-db", default="importer-sandbox.db",
                      help="SQLite file of the embedded sandbox (when no --api-url)")
@@ -313,11 +387,12 @@ def _build_parser() -> argparse.ArgumentParser:
     _add_output_options(conv)
     conv.set_defaults(func=_run_convert)
 
-    status = sub.add_parser("status", help="show what checkpoints hold")
-    status.add_argument("checkpoint", nargs="?", help="a checkpoint file (default: list all)")
+    status = sub.add_parser("status", help="show what each target's ledger holds")
+    status.add_argument("checkpoint", nargs="?", help="a ledger file (default: list all)")
+    status.add_argument("--json", action="store_true", help="print JSON")
     status.add_argument("--checkpoint-dir", default=None,
                         help=f"where the ledgers live (env {CHECKPOINTS_ENV}; default ./checkpoints)")
-    _add_output_options(status)
+    _add_log_options(status)
     status.set_defaults(func=_run_status)
 
     from importer.sandbox.cli import register_commands
@@ -344,5 +419,14 @@ def _add_convert_options(parser: argparse.ArgumentParser) -> None:
 
 def _add_output_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    parser.add_argument("--log-format", choices=["console", "json"], default="console")
-    parser.add_argument("--verbose", "-v", action="store_true", help="debug logging")
+    _add_log_options(parser)
+
+
+def _add_log_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--log-format", choices=["console", "json"], default="console",
+                        help="log lines as readable text or JSON (one object per line)")
+    parser.add_argument("--verbose", "-v", action="store_true",
+                        help="info and debug lines too (on a terminal only warnings and errors "
+                        "appear beside the bar)")
+    parser.add_argument("--quiet", "-q", action="store_true",
+                        help="print only errors and the final summary")

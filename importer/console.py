@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 from collections.abc import MutableMapping
-from typing import IO, Any
+from typing import Any
 
 import structlog
 from tqdm import tqdm  # type: ignore[import-untyped]
 
+from importer.logs import get_logger
 from importer.report import Report
 
 __all__ = ["LogProgress", "TqdmProgress", "configure_logging", "format_summary"]
@@ -18,27 +20,47 @@ __all__ = ["LogProgress", "TqdmProgress", "configure_logging", "format_summary"]
 _MAX_LINES_PER_KIND = 20
 
 
-def configure_logging(fmt: str = "console", *, verbose: bool = False) -> None:
-    """Send structlog events to stderr, as readable lines or JSON. Called once, by the CLI."""
+def configure_logging(
+    fmt: str = "console", *, verbose: bool = False, quiet: bool = False,
+    terminal: bool | None = None,
+) -> None:
+    """Send the library's log events to stderr, as readable lines or JSON. Called once, by the CLI.
+
+    On a terminal only warnings and errors appear beside the progress bar; info lines appear
+    with ``--verbose`` or when stderr is not a terminal (logs, CI); ``--quiet`` keeps errors only.
+    ``NO_COLOR`` turns colours off.
+    """
+    terminal = sys.stderr.isatty() if terminal is None else terminal
     renderer: Any
     if fmt == "json":
         renderer = structlog.processors.JSONRenderer()
     else:
-        renderer = structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+        colors = terminal and not os.environ.get("NO_COLOR")
+        renderer = structlog.dev.ConsoleRenderer(colors=colors)
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.format_exc_info if fmt == "json" else _drop_exc_info,
+            structlog.processors.format_exc_info if fmt == "json" or verbose else _drop_exc_info,
             renderer,
         ],
-        wrapper_class=structlog.make_filtering_bound_logger(
-            logging.DEBUG if verbose else logging.INFO
-        ),
-        logger_factory=_TqdmAwareLoggerFactory(),
         cache_logger_on_first_use=True,
     )
+    if quiet:
+        level = logging.ERROR
+    elif verbose:
+        level = logging.DEBUG
+    elif terminal and fmt != "json":
+        level = logging.WARNING
+    else:
+        level = logging.INFO
+    handler = _TqdmAwareHandler()
+    for name in ("importer", "converters"):
+        logger = logging.getLogger(name)
+        logger.setLevel(level)
+        logger.addHandler(handler)
+        logger.propagate = False
 
 
 def _drop_exc_info(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
@@ -47,21 +69,16 @@ def _drop_exc_info(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableM
     return event
 
 
-class _TqdmAwareLogger:
+class _TqdmAwareHandler(logging.Handler):
     """Writes each line through ``tqdm.write`` so that log lines never tear the progress bar."""
 
-    def __init__(self, file: IO[str]) -> None:
-        self._file = file
-
-    def msg(self, message: str) -> None:
-        tqdm.write(message, file=self._file)
-
-    log = debug = info = warning = warn = error = critical = exception = msg
-
-
-class _TqdmAwareLoggerFactory:
-    def __call__(self, *args: Any) -> _TqdmAwareLogger:
-        return _TqdmAwareLogger(sys.stderr)
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            tqdm.write(record.getMessage(), file=sys.stderr)
+        except BrokenPipeError:
+            pass
+        except Exception:
+            self.handleError(record)
 
 
 class TqdmProgress:
@@ -70,11 +87,20 @@ class TqdmProgress:
     def __init__(self) -> None:
         self._bar: Any = None
 
-    def add_total(self, messages: int) -> None:
+    def reading(self) -> None:
+        """Say that inputs are being read, until the total is known."""
         if self._bar is None:
-            self._bar = tqdm(total=0, unit="msg", unit_scale=True, dynamic_ncols=True, file=sys.stderr)
-        self._bar.total += messages
-        self._bar.refresh()
+            self._bar = tqdm(total=None, desc="reading inputs…", bar_format="{desc}",
+                             file=sys.stderr, dynamic_ncols=True)
+
+    def add_total(self, messages: int) -> None:
+        if self._bar is not None:
+            self._bar.close()
+        # whole numbers with separators; the ETA appears once a rate is known
+        self._bar = tqdm(
+            total=messages, unit="msg", dynamic_ncols=True, file=sys.stderr,
+            bar_format="{l_bar}{bar}| {n:,}/{total:,} msg [{elapsed}<{remaining}, {rate_fmt}]",
+        )
 
     def advance(self, messages: int) -> None:
         if self._bar is not None:
@@ -91,7 +117,7 @@ class LogProgress:
 
     def __init__(self, interval: float = 5.0) -> None:
         self.interval = interval
-        self._log = structlog.get_logger()
+        self._log = get_logger("importer.progress")
         self._total = self._done = 0
         self._started = self._last = 0.0
 
@@ -119,7 +145,9 @@ class LogProgress:
         pass
 
 
-def format_summary(report: Report, *, validate_only: bool = False) -> str:
+def format_summary(
+    report: Report, *, validate_only: bool = False, include_system_events: bool = False
+) -> str:
     """The human end-of-run summary, several lines."""
     lines: list[str] = []
     results = report.conversations
@@ -160,7 +188,7 @@ def format_summary(report: Report, *, validate_only: bool = False) -> str:
         if report.expired_in_doubt:
             lines.append("  check them on the server; --resend-in-doubt sends them again")
     system = sum(r.skipped for r in results)
-    if system:
+    if system and not include_system_events:
         lines.append(f"System events left out: {system} (use --include-system-events to keep them)")
     if report.warnings:
         lines.append(f"Warnings: {len(report.warnings)}")
@@ -170,8 +198,11 @@ def format_summary(report: Report, *, validate_only: bool = False) -> str:
         lines.append(f"Failed: {failed}")
         for _, reason, details in report.input_errors:
             lines.append(f"  {reason}")
-            lines.extend(_capped(details, "    "))
+            if len(details) > 1:  # a single problem is the reason itself
+                lines.extend(_capped(details, "    "))
         for result in report.failed:
+            if report.fatal and result.reason == report.fatal:
+                continue  # said once, below
             lines.append(f"  {result.origin or result.key}: {result.key}: {result.reason}")
     if report.fatal:
         lines.append(f"Stopped: {report.fatal}")

@@ -38,9 +38,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import filelock
-import structlog
 
 from importer.errors import CheckpointError
+from importer.logs import get_logger
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -55,7 +55,7 @@ __all__ = [
     "read_summary",
 ]
 
-log = structlog.get_logger()
+log = get_logger(__name__)
 T = TypeVar("T")
 
 SCHEMA_VERSION = 2

@@ -17,7 +17,6 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
-import structlog
 
 from converters.base import ConvertOptions
 from importer.chunker import ChunkBuilder
@@ -35,6 +34,7 @@ from importer.merge import Spool, SpooledConversation
 from importer.models import Chunk, Conversation, Message
 from importer.report import ConversationResult, Report
 from importer.targets.base import Receipt, TaskState
+from importer.logs import get_logger
 
 __all__ = [
     "ChunkLimits",
@@ -46,7 +46,7 @@ __all__ = [
     "validate_inputs",
 ]
 
-log = structlog.get_logger()
+log = get_logger(__name__)
 T = TypeVar("T")
 
 
@@ -298,7 +298,8 @@ class Pipeline:
 
     async def _fail(self, key: str, result: ConversationResult, reason: str) -> None:
         result.status, result.reason = "failed", reason
-        log.error("conversation_failed", conversation=key, error=reason)
+        # info, not error: the summary lists every failure once at the end
+        log.info("conversation_failed", conversation=key, error=reason)
         with suppress(CheckpointError):
             await self.ledger.update(key, failure=reason)
 

@@ -10,16 +10,16 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 import aiohttp
-import structlog
 
 from importer.errors import RetriableTargetError, TargetError
 from importer.models import Chunk, Conversation
 from importer.retry import AdaptiveLimiter, Backoff, PollSchedule
 from importer.targets.base import Receipt, Target, TaskState
+from importer.logs import get_logger
 
 __all__ = ["Sender", "SenderStats", "TaskTimeout"]
 
-log = structlog.get_logger()
+log = get_logger(__name__)
 T = TypeVar("T")
 
 

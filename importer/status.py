@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from importer.errors import CheckpointError
 from importer.ledger import read_summary
 
-__all__ = ["describe_checkpoints"]
+__all__ = ["describe_checkpoints", "status_json"]
 
 _LEDGER_SUFFIX = ".ledger.sqlite"
 
@@ -78,3 +79,24 @@ def _describe_one(path: Path) -> str:
     for doubt in totals.in_doubt:
         lines.append(f"  in doubt: {doubt.describe()}")
     return "\n".join(lines)
+
+
+def status_json(directory: Path, checkpoint: str | None = None) -> list[dict[str, Any]]:
+    """What ``status --json`` prints: one object per ledger."""
+    paths = ([_ledger_path(directory, checkpoint)] if checkpoint
+             else sorted(directory.glob(f"*{_LEDGER_SUFFIX}")))
+    out = []
+    for path in paths:
+        identity, totals, states = read_summary(path)
+        out.append({
+            "target": identity,
+            "ledger": str(path),
+            "conversations": totals.conversations,
+            "complete": totals.complete,
+            "failed": totals.failed,
+            "acknowledged_messages": totals.acked,
+            "chunks_in_flight": totals.inflight,
+            "in_doubt": [d.describe() for d in totals.in_doubt],
+            "states": states,
+        })
+    return out

@@ -23,11 +23,11 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import pydantic
-import structlog
 from aiohttp import web
 
 from importer.sandbox.faults import FaultConfig, FaultInjector
 from importer.sandbox.store import SandboxStore, TaskRecord
+from importer.logs import get_logger
 from importer.sandbox.validation import (
     InvalidRequest,
     parse_add,
@@ -37,7 +37,7 @@ from importer.sandbox.validation import (
 
 __all__ = ["FAULTS", "METRICS", "STORE", "Metrics", "create_app"]
 
-log = structlog.get_logger()
+log = get_logger(__name__)
 
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

@@ -10,17 +10,17 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
-import structlog
 from aiohttp import web
 
 from importer.errors import ConfigError
 from importer.sandbox.app import FAULTS, METRICS, create_app
 from importer.sandbox.faults import FaultConfig
 from importer.sandbox.store import SandboxStore
+from importer.logs import get_logger
 
 __all__ = ["SandboxServer", "serve"]
 
-log = structlog.get_logger()
+log = get_logger(__name__)
 
 _T = TypeVar("_T")
 #: how long stop() waits for requests still being handled
