@@ -70,6 +70,9 @@ class Converter(ABC):
 
     name: ClassVar[str]
     description: ClassVar[str] = ""
+    #: False for formats that cannot be told apart by looking (any CSV): such a converter is
+    #: used only when named with ``--source``, never picked by auto-detection
+    auto_detect: ClassVar[bool] = True
 
     def __init__(self, options: ConvertOptions | None = None) -> None:
         self.options = options or ConvertOptions()
@@ -226,4 +229,3 @@ def load_json(path: Path) -> Any:
         )
         reason = "truncated JSON (the file ends too early)" if cut else f"invalid JSON ({exc.msg})"
         raise InputError(str(path), reason, where=where) from exc
-
