@@ -31,6 +31,7 @@ _BUILTIN_MODULES: tuple[str, ...] = (
     "converters.discord_package",
     "converters.slack",
     "converters.messenger",
+    "converters.tabular",
 )
 _loaded = False
 
