@@ -169,39 +169,43 @@ _ACTOR_EVENTS = (
     r"(?:pinned|unpinned) a message\.?",
     r"unsent a message\.?",
     rf"started (?:a |an )?{_CALL}\.?",
-    rf"joined the {_CALL}\.?",
+    rf"(?:joined|left|ended) the {_CALL}\.?",
     r"called you\.?",
     rf"missed your {_CALL}\.?",
-    rf"missed (?:a |an )?{_CALL} (?:from|with) .+",
+    rf"missed (?:a |an )?{_CALL}(?: (?:from|with) .+)?",
     r"reacted .+ to your message",
     r"sent a live location\.?",
     r"(?:started|stopped) sharing (?:video|(?:your |their |his |her )?live location)\.?",
     r"waved at .+",
     r"created a poll: .+",
     r"voted for .+ in the poll: .+",
-    rf"(?:changed|removed) {_PRONOUN} vote\b.*",
+    rf"(?:changed|removed) (?:{_PRONOUN} )?vote\b.*",
     r"(?:created|updated|deleted) the (?:reminder|plan|event)\b.*",
     r"started a plan\.?",
+    r"named the plan\b.*",
     r"responded (?:Going|Can't Go|Can’t Go|Maybe|Interested) to .+",
     r"can now see each other\.?",  # "You and Bo can now see each other."
 )
 
-#: whole lines with no actor: Instagram's notices and call summaries
+#: whole lines with no actor: Instagram's notices, call summaries, plan reminders
 _PLAIN_EVENTS = re.compile(
     "|".join(
         (
             rf"The {_CALL} ended\.?",
-            r"(?:Video chat|Audio call|Video call|Voice call|Call) ended\.?",
-            rf"Missed (?:a |an )?{_CALL}\.?",
-            rf"Started (?:a |an )?{_CALL}\.?",
+            rf"{_CALL} ended\.?",
+            rf"(?:You )?missed (?:a |an )?{_CALL}\.?",
+            rf"(?:started|ended|joined|left) (?:a |an |the )?{_CALL}\.?",
             r"Reacted .+ to your message",
             r"Liked a message",
             r"You are now connected on Messenger\.?",
             r"You can now (?:message|call) .+",
-            r"Say hi to your new Facebook friend.*",
+            r"Say hi to your new (?:Facebook friend|connection).*",
             r"You are now (?:an )?admin\.?",
+            r"Reminder, \d+ minutes until .+",
+            r"Reminder at \d.+",
         )
-    )
+    ),
+    re.IGNORECASE,
 )
 
 

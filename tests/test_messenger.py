@@ -172,6 +172,22 @@ def test_system_events_are_kept_on_request() -> None:
         ("Bo left the group.", "Ann Lee", False),  # about someone else: a person's words
         ("I left the group chat muted", "Ann Lee", False),
         ("Ann Lee: added milk to the list", "Ann Lee", False),
+        # wording other public parsers of real exports match
+        ("Bo Ek set her own nickname to Bobo.", "Bo Ek", True),
+        ("Bo cleared the nickname for Ann Lee.", "Bo Ek", True),
+        ('Bo Ek removed vote for "Sat" in the poll: When?', "Bo Ek", True),
+        ('Bo Ek voted for "Sat" and 1 other option in the poll: When?', "Bo Ek", True),
+        (
+            "Bo Ek turned on member approval and will review requests to join the group.",
+            "Bo Ek",
+            True,
+        ),
+        ("Bo Ek joined the video chat.", "Bo Ek", True),
+        ("You missed an audio call", "Ann Lee", True),
+        ("started an audio call", "ann.lee", True),
+        ("Say hi to your new connection", "Ann Lee", True),
+        ("Reminder, 30 minutes until 7:00 PM.", "Ann Lee", True),
+        ("Reminder: buy milk", "Ann Lee", False),
     ],
 )
 def test_event_lines_start_with_the_sender(text: str, sender: str, event: bool) -> None:
