@@ -48,7 +48,7 @@ from converters.messenger_text import (
     is_system_line,
     media_placeholders,
     person_id,
-    repair_tree,
+    repair,
 )
 from importer.errors import InputError
 from importer.models import Conversation, Message
@@ -213,7 +213,6 @@ class MessengerConverter(Converter):
         except InputError as exc:
             self.error(path, exc.where, exc.reason)
             return
-        data = repair_tree(data)
         if not isinstance(data, dict) or not isinstance(data.get("messages"), list):
             self.error(path, "top level", "expected an object with a 'messages' list")
             return
@@ -228,17 +227,17 @@ class MessengerConverter(Converter):
 
     def _thread_fields(self, path: Path, data: Mapping[str, Any], thread: _Thread) -> None:
         for key in ("title", "thread_path"):
-            value = data.get(key)
-            if isinstance(value, str) and value.strip() and not getattr(thread, key):
-                setattr(thread, key, value.strip())
+            value = _text(data.get(key)).strip()
+            if value and not getattr(thread, key):
+                setattr(thread, key, value)
         people = data.get("participants")
         if people is not None and not isinstance(people, list):
             self.warning(path, "participants", f"expected a list, not {show(people)}; ignored")
             return
         for person in people or ():
-            name = person.get("name") if isinstance(person, dict) else person
-            if isinstance(name, str) and name.strip():
-                thread.participants[person_id(name.strip())] = name.strip()
+            name = _text(person.get("name") if isinstance(person, dict) else person).strip()
+            if name:
+                thread.participants[person_id(name)] = name
 
     def _classic_message(
         self, path: Path, index: int, raw: Any, thread: _Thread, others: list[str]
@@ -253,7 +252,7 @@ class MessengerConverter(Converter):
         sender = self._sender(path, where, raw.get("sender_name"), "sender_name")
         text = _text(raw.get("content"))
         media = media_placeholders(raw, text)
-        event = _classic_event(raw, text, sender, others)
+        event = _classic_event(raw, text, sender, others, bool(media))
         if event is None and media and is_attachment_stand_in(text, sender):
             text = ""  # "You sent an attachment." written next to the attachment itself
         body = "\n".join(part for part in (text.strip() and text, " ".join(media)) if part)
@@ -262,13 +261,12 @@ class MessengerConverter(Converter):
     # -- end-to-end encrypted download ----------------------------------------------------------
 
     def _e2ee(self, path: Path) -> Iterator[Conversation]:
-        data = repair_tree(load_json(path))
+        data = load_json(path)
         if not isinstance(data, dict) or not isinstance(data.get("messages"), list):
             raise InputError(
                 str(path), "expected an object with a 'messages' list", where="top level"
             )
-        name = data.get("threadName")
-        name = name.strip() if isinstance(name, str) and name.strip() else path.stem
+        name = _text(data.get("threadName")).strip() or path.stem
         thread = _Thread(name, str(path), title=_E2EE_SUFFIX.sub("", name) or name)
         self._thread_fields(path, data, thread)
         items = data["messages"]
@@ -314,7 +312,7 @@ class MessengerConverter(Converter):
 
     def _sender(self, path: Path, where: str, value: Any, field_name: str) -> str:
         if isinstance(value, str) and value.strip():
-            return value.strip()
+            return repair(value.strip())
         self.warning(
             path, where, f"field '{field_name}' is missing; sender set to '{_UNKNOWN_SENDER}'"
         )
@@ -372,7 +370,9 @@ class MessengerConverter(Converter):
         )
 
 
-def _classic_event(raw: Mapping[str, Any], text: str, sender: str, others: list[str]) -> str | None:
+def _classic_event(
+    raw: Mapping[str, Any], text: str, sender: str, others: list[str], has_media: bool
+) -> str | None:
     """The text a system event shows when kept, or None for an ordinary message."""
     kind = raw.get("type")
     if raw.get("is_unsent") is True:
@@ -382,11 +382,11 @@ def _classic_event(raw: Mapping[str, Any], text: str, sender: str, others: list[
         length = f", {_duration(seconds)}" if isinstance(seconds, int) and seconds > 0 else ""
         return text.strip() or f"[call{length}]"
     if kind in ("Subscribe", "Unsubscribe"):
-        users = [u.get("name") for u in raw.get("users") or () if isinstance(u, dict)]
-        who = ", ".join(u for u in users if isinstance(u, str)) or "someone"
+        users = [_text(u.get("name")) for u in raw.get("users") or () if isinstance(u, dict)]
+        who = ", ".join(u for u in users if u) or "someone"
         what = "added" if kind == "Subscribe" else "removed"
         return text.strip() or f"[{sender} {what} {who}]"
-    return _text_event(text, sender, others, bool(media_placeholders(raw, text)))
+    return _text_event(text, sender, others, has_media)
 
 
 def _text_event(text: str, sender: str, others: list[str], has_media: bool) -> str | None:
@@ -406,7 +406,8 @@ def _duration(seconds: int) -> str:
 
 
 def _text(value: Any) -> str:
-    return value if isinstance(value, str) else ""
+    """A string field, repaired of mojibake; "" when absent or not a string."""
+    return repair(value) if isinstance(value, str) else ""
 
 
 def _newest_first(items: list[Any], key: str) -> bool:

@@ -28,7 +28,6 @@ __all__ = [
     "media_placeholders",
     "person_id",
     "repair",
-    "repair_tree",
 ]
 
 
@@ -42,17 +41,7 @@ def repair(text: str) -> str:
         return text
 
 
-def repair_tree(value: Any) -> Any:
-    """A parsed JSON value with every string in it (keys too) repaired."""
-    if isinstance(value, str):
-        return repair(value)
-    if isinstance(value, list):
-        return [repair_tree(item) for item in value]
-    if isinstance(value, dict):
-        return {repair(key): repair_tree(item) for key, item in value.items()}
-    return value
-
-
+@lru_cache(maxsize=65536)
 def person_id(name: str) -> str:
     """A stable sender id from a display name: "Jörg Müller" -> "jorg_muller"."""
     folded = unicodedata.normalize("NFKD", name)
@@ -69,6 +58,8 @@ _MEDIA_LISTS = (
     ("audio_files", "[audio]", "[{n} audio clips]"),
     ("gifs", "[gif]", "[{n} gifs]"),
 )
+#: keys of a classic-export message that carry something besides text
+_MEDIA_KEYS = ("photos", "videos", "audio_files", "gifs", "files", "sticker", "share")
 _AUDIO = (".mp3", ".m4a", ".aac", ".wav", ".ogg", ".oga", ".opus", ".flac")
 _VIDEO = (".mp4", ".mov", ".mkv", ".webm", ".m4v", ".3gp")
 _IMAGE = (".jpg", ".jpeg", ".png", ".webp", ".heic", ".heif", ".bmp")
@@ -79,7 +70,7 @@ def _objects(value: Any) -> list[Mapping[str, Any]]:
 
 
 def _file_name(uri: Any) -> str:
-    text = uri if isinstance(uri, str) else ""
+    text = repair(uri) if isinstance(uri, str) else ""
     return text.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1] or "file"
 
 
@@ -88,6 +79,8 @@ def media_placeholders(raw: Mapping[str, Any], content: str = "") -> list[str]:
 
     ``content`` is the message's own text: a shared link already written in it is not repeated.
     """
+    if not any(key in raw for key in _MEDIA_KEYS):
+        return []
     parts: list[str] = []
     for field, one, several in _MEDIA_LISTS:
         count = len(_objects(raw.get(field)))
@@ -103,9 +96,9 @@ def media_placeholders(raw: Mapping[str, Any], content: str = "") -> list[str]:
         text = share.get("share_text")
         if isinstance(link, str) and link.strip():
             if link.strip() not in content:
-                parts.append(f"[shared link: {link.strip()}]")
+                parts.append(f"[shared link: {repair(link.strip())}]")
         elif isinstance(text, str) and text.strip():
-            parts.append(f"[shared: {text.strip()}]")  # a live location has text, no link
+            parts.append(f"[shared: {repair(text.strip())}]")  # live location: text, no link
     return parts
 
 
@@ -235,6 +228,8 @@ def is_system_line(text: str, sender: str, others: Iterable[str] = ()) -> bool:
 
 def is_attachment_stand_in(text: str, sender: str) -> bool:
     """Whether ``text`` is what Facebook writes in place of an attachment ("You sent an …")."""
+    if "sent an attachment" not in text:
+        return False
     line = text.strip()
     first = sender.split(" ", 1)[0]
     return any(
