@@ -34,6 +34,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from decimal import InvalidOperation
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -84,6 +85,8 @@ _ROLES: dict[str, Role] = {
 #: fields a JSONL object must have (``sender`` unless ``role`` stands in for it); one without
 #: ``content`` counts as a row with empty content
 _REQUIRED = frozenset({"timestamp", "sender", "conversation"})
+#: the conversation a value belongs to; cached, as every row asks
+_key = lru_cache(maxsize=65536)(slug)
 #: problems reported per conversation before the rest are only counted
 _MAX_PROBLEMS = 20
 
@@ -231,7 +234,7 @@ class TabularConverter(Converter):
                 stray.problem(*problem)
             return
         value = value.strip()
-        key = slug(value)  # values that give the same id are one conversation
+        key = _key(value)  # values that give the same id are one conversation
         group = groups.get(key)
         if group is None:
             group = groups[key] = _Group(value)

@@ -155,7 +155,7 @@ class Spool:
         if self._file is not None:
             for offset, length in self._blocks.pop(key, []):
                 self._file.seek(offset)
-                rows.extend(json.loads(line) for line in self._file.read(length).splitlines())
+                rows.extend(json.loads(self._file.read(length)))
         buffered = self._buffers.pop(key, [])
         self._buffered -= len(buffered)
         rows.extend(list(row) for row in buffered)
@@ -173,8 +173,8 @@ class Spool:
         for key, rows in self._buffers.items():
             if not rows:
                 continue
-            # ASCII escapes: a lone surrogate from a JSONL string survives the round trip
-            block = "".join(json.dumps(row) + "\n" for row in rows).encode("ascii")
+            # one JSON array per block; ASCII escapes let a lone surrogate from JSONL survive
+            block = json.dumps(rows).encode("ascii")
             self._blocks.setdefault(key, []).append((self._file.tell(), len(block)))
             self._file.write(block)
             rows.clear()  # the key stays, so first-seen order is kept
