@@ -89,7 +89,8 @@ def _thread_files(folder: Path) -> list[Path]:
     except OSError:
         return []
     numbered = sorted((int(m[1]), name) for name in names if (m := _PART.fullmatch(name)))
-    if not numbered or _file_kind(folder / numbered[0][1]) != "classic":
+    # one readable part is enough: a broken message_1.json is then reported with its thread
+    if not any(_file_kind(folder / name) == "classic" for _, name in numbered[:3]):
         return []
     # message_1.json holds the newest messages; others (a name cut short) are checked by content
     others = [n for n in sorted(names) if not _PART.fullmatch(n)]
@@ -176,8 +177,8 @@ class MessengerConverter(Converter):
                 return
             name = path.parent.name if _PART.fullmatch(path.name) else path.stem
             yield self._thread([path], name, str(path))
-        elif _thread_files(path):
-            yield self._thread(_thread_files(path), path.name, str(path))
+        elif files := _thread_files(path):
+            yield self._thread(files, path.name, str(path))
         else:
             yield from self._messages_root(path)
 

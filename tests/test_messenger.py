@@ -321,6 +321,18 @@ def test_a_broken_part_rejects_its_thread_and_names_the_place(tmp_path: Path) ->
     assert "truncated JSON" in rejected.problems[0] and "line" in rejected.problems[0]
 
 
+def test_an_empty_first_part_is_reported_with_its_thread(tmp_path: Path) -> None:
+    folder = tmp_path / "hikingcrew_Xa8Kq2LmZp"
+    shutil.copytree(GROUP, folder)
+    (folder / "message_1.json").write_bytes(b"")
+    inputs, errors = discover([tmp_path])
+    assert [(i.path, i.converter) for i in inputs] == [(folder, MessengerConverter)]
+    assert errors == []
+    conversations, converter = read(folder)
+    assert conversations == []
+    assert converter.rejected[0].problems == [f"{folder / 'message_1.json'}: file is empty"]
+
+
 def test_a_message_without_time_is_named(tmp_path: Path) -> None:
     data = json.loads((GROUP / "message_1.json").read_text(encoding="utf-8"))
     del data["messages"][3]["timestamp_ms"]
