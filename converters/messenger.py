@@ -176,9 +176,9 @@ class MessengerConverter(Converter):
                 yield from self._e2ee(path)
                 return
             name = path.parent.name if _PART.fullmatch(path.name) else path.stem
-            yield self._thread([path], name, str(path))
+            yield self._thread([[path]], name, str(path))
         elif files := _thread_files(path):
-            yield self._thread(files, path.name, str(path))
+            yield self._thread([files], path.name, str(path))
         else:
             yield from self._messages_root(path)
 
@@ -191,18 +191,18 @@ class MessengerConverter(Converter):
             if files:
                 by_id.setdefault(thread_id(folder.name), []).append(folder)
         for folders in by_id.values():
-            files = [f for folder in folders for f in _thread_files(folder)]
-            yield self._thread(files, folders[0].name, str(folders[0]), merged=len(folders) > 1)
+            parts = [_thread_files(folder) for folder in folders]
+            yield self._thread(parts, folders[0].name, str(folders[0]))
 
-    def _thread(
-        self, files: list[Path], folder_name: str, origin: str, *, merged: bool = False
-    ) -> Conversation:
+    def _thread(self, folders: list[list[Path]], folder_name: str, origin: str) -> Conversation:
+        """One conversation from the part files of one or more folders of the same thread."""
         thread = _Thread(folder_name, origin)
         seen: set[tuple[int, str, str]] = set()
-        for file in files:
+        for files in folders:
             before = len(thread.messages)
-            self._read_file(file, thread)
-            if merged:  # the same thread in two boxes: keep each message once
+            for file in files:
+                self._read_file(file, thread)
+            if len(folders) > 1:  # the same thread in two boxes: what the first had is kept once
                 fresh = [m for m in thread.messages[before:] if _key(m) not in seen]
                 thread.messages[before:] = fresh
                 seen.update(_key(m) for m in fresh)
@@ -254,10 +254,7 @@ class MessengerConverter(Converter):
         text = _text(raw.get("content"))
         media = media_placeholders(raw, text)
         event = _classic_event(raw, text, sender, others, bool(media))
-        if event is None and media and is_attachment_stand_in(text, sender):
-            text = ""  # "You sent an attachment." written next to the attachment itself
-        body = "\n".join(part for part in (text.strip() and text, " ".join(media)) if part)
-        self._add(thread, timestamp, sender, body, event)
+        self._add(thread, timestamp, sender, _body(text, media, sender, event), event)
 
     # -- end-to-end encrypted download ----------------------------------------------------------
 
@@ -291,10 +288,7 @@ class MessengerConverter(Converter):
                 event = text.strip() or "[unsent message]"
             else:
                 event = _text_event(text, sender, others, bool(media))
-            if event is None and media and is_attachment_stand_in(text, sender):
-                text = ""
-            body = "\n".join(part for part in (text.strip() and text, " ".join(media)) if part)
-            self._add(thread, timestamp, sender, body, event)
+            self._add(thread, timestamp, sender, _body(text, media, sender, event), event)
         yield self._conversation(thread, conversation_id=f"messenger_e2ee_{person_id(name)}")
 
     # -- shared --------------------------------------------------------------------------------
@@ -388,6 +382,13 @@ def _classic_event(
         what = "added" if kind == "Subscribe" else "removed"
         return text.strip() or f"[{sender} {what} {who}]"
     return _text_event(text, sender, others, has_media)
+
+
+def _body(text: str, media: list[str], sender: str, event: str | None) -> str:
+    """A message's text followed by its media placeholders."""
+    if event is None and media and is_attachment_stand_in(text, sender):
+        text = ""  # "You sent an attachment." written next to the attachment itself
+    return "\n".join(part for part in (text if text.strip() else "", " ".join(media)) if part)
 
 
 def _text_event(text: str, sender: str, others: list[str], has_media: bool) -> str | None:
