@@ -18,8 +18,10 @@ into nested objects). A field left out of the map is read from a column of its o
 The format follows the file name: ``.jsonl`` / ``.ndjson`` are JSON Lines, ``.tsv`` tab-separated,
 anything else CSV with the delimiter guessed from the header (``,`` ``;`` tab ``|``). Nothing is
 auto-detected: the converter is used when named, ``--source csv`` or ``--source jsonl`` (the same
-converter under two names). Every conversation is a group; ids are ``csv_<value>`` (``jsonl_``
-for JSON Lines), or ``csv_<file name>`` without a conversation column.
+converter under two names); in a folder it reads ``.csv``, ``.tsv``, ``.tab``, ``.jsonl`` and
+``.ndjson`` files. Every conversation is a group; ids are ``csv_<slug of the value>`` (``jsonl_``
+for JSON Lines; values with the same slug are one conversation), or ``csv_<slug of the file
+name>`` without a conversation column.
 
 Rows are streamed and grouped per conversation in a spool that writes to a temporary file past
 100,000 rows, so memory holds one conversation at a time, not the file. Problems name the file,
@@ -72,7 +74,9 @@ FIELDS = (
     "message_id",
     "role",
 )
-_SUFFIXES = frozenset({".csv", ".tsv", ".tab", ".txt"}) | JSONL_SUFFIXES
+#: files a folder given with --source csv is searched for (a file named on the command line
+#: is read whatever its name)
+_SUFFIXES = frozenset({".csv", ".tsv", ".tab"}) | JSONL_SUFFIXES
 _NUMBER = re.compile(r"[+-]?\d+(?:\.\d+)?")
 _ROLES: dict[str, Role] = {
     "user": "user",

@@ -250,6 +250,12 @@ def test_never_guessed_but_found_when_named(tmp_path: Path) -> None:
     inputs, errors = discover([FITBIT.parent], source="csv")
     assert [i.path.name for i in inputs] == ["bot_log.jsonl", "fitbit_messages.csv"]
     assert errors == []
+    notes = write(tmp_path, "notes.txt", "timestamp,sender,content\n1700000000,a,hi\n")
+    write(tmp_path, "chat.csv", "timestamp,sender,content\n1700000000,a,hi\n")
+    inputs, errors = discover([tmp_path], source="csv")
+    assert [i.path.name for i in inputs] == ["chat.csv"] and errors == []
+    inputs, errors = discover([notes], source="csv")  # named: read whatever its name
+    assert [i.path for i in inputs] == [notes] and errors == []
     assert TabularConverter.matches(FITBIT, FITBIT_MAP)
     assert not TabularConverter.matches(FITBIT, {"timestamp": "ts"})
     assert TabularConverter.matches(BOT_LOG, BOT_MAP)
