@@ -30,6 +30,8 @@ _BUILTIN_MODULES: tuple[str, ...] = (
     "converters.discord",
     "converters.discord_package",
     "converters.slack",
+    "converters.messenger",
+    "converters.tabular",
 )
 _loaded = False
 
@@ -71,8 +73,11 @@ def get(name: str) -> type[Converter]:
 
 
 def detect(path: Path) -> type[Converter] | None:
-    """The first registered converter that recognises ``path``, if any."""
+    """The first registered converter that recognises ``path``, if any.
+
+    Converters with ``auto_detect = False`` are skipped: they are chosen by name only.
+    """
     for cls in available().values():
-        if cls.detect(path):
+        if cls.auto_detect and cls.detect(path):
             return cls
     return None

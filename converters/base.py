@@ -77,6 +77,9 @@ class Converter(ABC):
     #: an input of this format can be a folder read as a whole (not a folder of input files), so
     #: a folder forced with ``--source`` is handed over to say what it lacks
     reads_folders: ClassVar[bool] = False
+    #: False for formats that cannot be told apart by looking (any CSV): such a converter is
+    #: used only when named with ``--source``, never picked by auto-detection
+    auto_detect: ClassVar[bool] = True
 
     def __init__(self, options: ConvertOptions | None = None) -> None:
         self.options = options or ConvertOptions()
