@@ -326,7 +326,9 @@ class _Reader:
             skipped=self.skipped,
         )
 
-    def _message(self, conversation_id: str, moment: datetime, sender: str, content: str) -> Message:
+    def _message(
+        self, conversation_id: str, moment: datetime, sender: str, content: str
+    ) -> Message:
         sender_id = SYSTEM_SENDER if sender == SYSTEM_SENDER else _sender_id(sender)
         self.participants[sender_id] = sender
         minute = moment.strftime("%Y-%m-%dT%H:%M")

@@ -18,9 +18,9 @@ from importer.models import Conversation
 WA = Path(__file__).parent / "data" / "whatsapp"
 
 
-def utc(*parts: int) -> int:
+def utc(year: int, month: int, day: int, hour: int, minute: int, second: int = 0) -> int:
     """Unix ms of a UTC wall-clock time (the local times below are converted by hand)."""
-    return int(datetime(*parts, tzinfo=UTC).timestamp()) * 1000  # type: ignore[misc]
+    return int(datetime(year, month, day, hour, minute, second, tzinfo=UTC).timestamp()) * 1000
 
 
 def read(path: Path, **options: object) -> tuple[WhatsAppConverter, list[Conversation]]:
@@ -121,7 +121,9 @@ def test_ios_group_shapes_are_kept_as_written() -> None:
     for text in ("<attached: 00000012-PHOTO-2024-01-13-09-15-02.jpg>", "image omitted",
                  "This message was deleted.", "See you at 9 <This message was edited>"):  # fmt: skip
         assert text in by_text
-    assert not any("\u200e" in m.content or "\u202a" in (m.sender_name or "") for m in chat.messages)
+    assert not any(
+        "\u200e" in m.content or "\u202a" in (m.sender_name or "") for m in chat.messages
+    )
     twins = [m for m in chat.messages if m.content == "Count me in"]
     assert len(twins) == 2 and twins[0].message_id != twins[1].message_id
     assert utc(2024, 1, 16, 4, 59, 59) == chat.messages[-1].timestamp  # 11:59:59 PM EST
@@ -144,8 +146,10 @@ def test_system_events_are_left_out_or_kept_from_system() -> None:
     _, with_events = read_one(path, timezone="UTC", include_system_events=True)
     system = [m for m in with_events.messages if m.sender_id == "system"]
     assert [m.content for m in system] == [
-        "Messages and calls are end-to-end encrypted. No one outside of this chat, not even"
-        " WhatsApp, can read or listen to them.",
+        (
+            "Messages and calls are end-to-end encrypted. No one outside of this chat, not even"
+            " WhatsApp, can read or listen to them."
+        ),
         "Dana Whitfield created this group",
         "Dana Whitfield added Sam Ortiz",
         "Sam Ortiz changed the group description",
@@ -216,7 +220,11 @@ def test_an_impossible_date_is_an_error_naming_the_line(tmp_path: Path) -> None:
 
 def test_mixed_orders_warn_and_the_odd_line_is_an_error(tmp_path: Path) -> None:
     path = tmp_path / "chat.txt"
-    rows = ["13/01/2024, 10:00 - Ann: a", "14/01/2024, 10:00 - Ann: b", "01/15/2024, 10:00 - Ann: c"]
+    rows = [
+        "13/01/2024, 10:00 - Ann: a",
+        "14/01/2024, 10:00 - Ann: b",
+        "01/15/2024, 10:00 - Ann: c",
+    ]
     path.write_text("\n".join(rows), encoding="utf-8")
     converter, _ = read(path, timezone="UTC")
     assert any("disagree" in w and "line 3 month-first" in w for w in warnings(converter))
@@ -238,7 +246,9 @@ def test_text_before_the_first_message_is_ignored_with_a_warning(tmp_path: Path)
     assert not WhatsAppConverter.detect(forced)
     converter, chat = read_one(forced, timezone="UTC")
     assert [m.content for m in chat.messages] == ["hi"]
-    assert any("line 1" in w and "1 lines before the first message" in w for w in warnings(converter))
+    assert any(
+        "line 1" in w and "1 lines before the first message" in w for w in warnings(converter)
+    )
 
 
 def test_a_file_without_any_message_line_is_an_input_error(tmp_path: Path) -> None:

@@ -24,8 +24,10 @@ def pm(time: str) -> str:
 
 # iOS, English (US), a group; the group itself files its events; month-first settled by 1/13
 IOS_EN_US = [
-    f"{LRM}[1/13/24, {am('9:02:11')}] Hiking Club: {LRM}Messages and calls are end-to-end"
-    " encrypted. No one outside of this chat, not even WhatsApp, can read or listen to them.",
+    (
+        f"{LRM}[1/13/24, {am('9:02:11')}] Hiking Club: {LRM}Messages and calls are end-to-end"
+        " encrypted. No one outside of this chat, not even WhatsApp, can read or listen to them."
+    ),
     f"{LRM}[1/13/24, {am('9:02:11')}] Dana Whitfield: {LRM}Dana Whitfield created this group",
     f"{LRM}[1/13/24, {am('9:03:30')}] Hiking Club: {LRM}Dana Whitfield added Sam Ortiz",
     f"[1/13/24, {am('9:05:40')}] Dana Whitfield: Morning all! Saturday hike is on 🥾",
@@ -52,8 +54,10 @@ IOS_EN_US = [
 
 # Android, English (UK), 24 hours, a group; CRLF mixed with LF and no final newline
 ANDROID_EN_GB = [
-    "12/01/2024, 18:30 - Messages and calls are end-to-end encrypted. No one outside of this"
-    " chat, not even WhatsApp, can read or listen to them. Tap to learn more.",
+    (
+        "12/01/2024, 18:30 - Messages and calls are end-to-end encrypted. No one outside of this"
+        " chat, not even WhatsApp, can read or listen to them. Tap to learn more."
+    ),
     '12/01/2024, 18:30 - Priya Nair created group "Weekend Hikers"',
     "12/01/2024, 18:31 - Priya Nair added Tom Baker and +44 7700 900456",
     "12/01/2024, 18:35 - Priya Nair: Hi both! Route for Saturday:",
@@ -75,8 +79,10 @@ ANDROID_EN_GB = [
 
 # iOS, German, a group named "Familie"; every day is 12 or less, so the order is assumed
 IOS_DE = [
-    f"[03.01.24, 19:58:01] Familie: {LRM}Nachrichten und Anrufe sind Ende-zu-Ende-verschlüsselt."
-    " Niemand außerhalb dieses Chats kann sie lesen oder anhören, nicht einmal WhatsApp.",
+    (
+        f"[03.01.24, 19:58:01] Familie: {LRM}Nachrichten und Anrufe sind Ende-zu-Ende-verschlüsselt."
+        " Niemand außerhalb dieses Chats kann sie lesen oder anhören, nicht einmal WhatsApp."
+    ),
     f"[03.01.24, 19:58:01] Familie: {LRM}Oma Gerda hat die Gruppe „Familie“ erstellt.",
     "[03.01.24, 20:01:15] Oma Gerda: Hallo ihr Lieben! Sonntag um 12 Uhr Mittagessen?",
     "[03.01.24, 20:03:40] Jonas: Ja, wir kommen 👍",
@@ -85,16 +91,20 @@ IOS_DE = [
     "Ich könnte Apfelkuchen backen.",
     f"[05.01.24, 17:45:00] Jonas: {LRM}Diese Nachricht wurde gelöscht.",
     "[06.01.24, 12:00:00] Oma Gerda: Bis morgen! Um 12:00 Uhr",
-    f"[07.01.24, 21:15:33] Familie: {LRM}Deine Sicherheitsnummer für Lea hat sich geändert."
-    " Tippe, um mehr zu erfahren.",
+    (
+        f"[07.01.24, 21:15:33] Familie: {LRM}Deine Sicherheitsnummer für Lea hat sich geändert."
+        " Tippe, um mehr zu erfahren."
+    ),
 ]
 
 # Android, Spanish, 12 hours with "a. m."/"p. m." (U+202F before, U+00A0 inside), one to one
 ES_AM, ES_PM = f"{NNBSP}a.{NBSP}m.", f"{NNBSP}p.{NBSP}m."
 ANDROID_ES = [
-    f"14/1/24, 10:15{ES_AM} - Los mensajes y las llamadas están cifrados de extremo a extremo."
-    " Nadie fuera de este chat, ni siquiera WhatsApp, puede leerlos ni escucharlos. Toca para"
-    " obtener más información.",
+    (
+        f"14/1/24, 10:15{ES_AM} - Los mensajes y las llamadas están cifrados de extremo a extremo."
+        " Nadie fuera de este chat, ni siquiera WhatsApp, puede leerlos ni escucharlos. Toca para"
+        " obtener más información."
+    ),
     f"14/1/24, 10:16{ES_AM} - Ana López: ¡Hola! ¿Quedamos el sábado?",
     f"14/1/24, 10:20{ES_AM} - Carlos: Sí, perfecto",
     f"14/1/24, 12:05{ES_PM} - Ana López: <Multimedia omitido>",
@@ -107,9 +117,11 @@ ANDROID_ES = [
 # Android, Portuguese (Brazil): no comma after the date; phone numbers in U+202A..U+202C
 PHONE_BR = f"{LRE}+55 11 91234-5678{PDF}"
 ANDROID_PT_BR = [
-    "20/02/2024 08:00 - As mensagens e as chamadas são protegidas com a criptografia de ponta a"
-    " ponta e ficam somente entre você e os participantes desta conversa. Nem mesmo o WhatsApp"
-    " pode ler ou ouvi-las. Toque para saber mais.",
+    (
+        "20/02/2024 08:00 - As mensagens e as chamadas são protegidas com a criptografia de ponta a"
+        " ponta e ficam somente entre você e os participantes desta conversa. Nem mesmo o WhatsApp"
+        " pode ler ou ouvi-las. Toque para saber mais."
+    ),
     '20/02/2024 08:00 - Você criou o grupo "Grupo da Família"',
     f"20/02/2024 08:01 - Você adicionou {PHONE_BR}",
     "20/02/2024 08:05 - Mariana Souza: Bom dia, família!",
@@ -122,8 +134,10 @@ ANDROID_PT_BR = [
 
 # iOS, French: no comma in the bracket; a " : " inside a message; one to one
 IOS_FR = [
-    f"{LRM}[15/01/2024 21:05:12] Camille Martin: {LRM}Les messages et les appels sont chiffrés"
-    " de bout en bout. Aucun tiers, pas même WhatsApp, ne peut les lire ou les écouter.",
+    (
+        f"{LRM}[15/01/2024 21:05:12] Camille Martin: {LRM}Les messages et les appels sont chiffrés"
+        " de bout en bout. Aucun tiers, pas même WhatsApp, ne peut les lire ou les écouter."
+    ),
     "[15/01/2024 21:05:40] Camille Martin: Salut ! Tu es dispo demain ?",
     "[15/01/2024 21:06:02] Julien: Oui, à quelle heure ?",
     "[15/01/2024 21:06:30] Camille Martin: Vers 18 h : au café habituel",
@@ -134,8 +148,10 @@ IOS_FR = [
 
 # Android, English (US), U+202F before AM/PM; no day above 12, so the US convention decides
 ANDROID_EN_US = [
-    f"1/5/24, {pm('8:14')} - Messages and calls are end-to-end encrypted. Only people in this"
-    " chat can read, listen to, or share them. Learn more.",
+    (
+        f"1/5/24, {pm('8:14')} - Messages and calls are end-to-end encrypted. Only people in this"
+        " chat can read, listen to, or share them. Learn more."
+    ),
     f"1/5/24, {pm('8:14')} - Alex Kim: hey! still on for tomorrow?",
     f"1/5/24, {pm('8:20')} - Jordan Lee: yes! 10am at the station",
     f"1/6/24, {am('12:30')} - Alex Kim: can't sleep lol",
