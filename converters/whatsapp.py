@@ -25,7 +25,6 @@ Choices where WhatsApp leaves room:
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
 from collections import Counter
@@ -103,7 +102,8 @@ class _Survey:
             self.group_event = self.group_event or is_group_event(text)
             return
         self.senders.add(sender)
-        if self.notice_sender is None and is_secure_notice(text):
+        # only iOS (brackets) files the notice under a sender
+        if self.notice_sender is None and header.style[0] and is_secure_notice(text):
             self.notice_sender = sender
         if (marked and is_group_event(text)) or created_by(sender, text):
             self.group_event = True
@@ -229,12 +229,17 @@ class _Reader:
         self.title = self.title or survey.subject
         # iOS files a group's own events under the group's name; nobody else carries it
         self.group_sender = self.title if self.style[0] and survey.is_group else None
+        # a chat without a name is known by its people (all of them: the first pass saw them)
+        people = sorted(survey.senders - {self.group_sender or ""})
+        self.name = self.title or ", ".join(people)
+        self.conversation_id = _conversation_id(self.title or "\n".join(people))
         self.messages: list[Message] = []
         self.participants: dict[str, str] = {}
         self.skipped = 0
         self.errors = 0
-        self._seen: Counter[tuple[str, str, str]] = Counter()
-        self._records: list[tuple[datetime, str, str]] = []
+        #: how often each (minute, sender, text) came so far, by its hash
+        self._seen: Counter[str] = Counter()
+        self._sender_ids: dict[str, str] = {}
 
     def read(self) -> Conversation | None:
         origin = self.chat.origin
@@ -275,20 +280,22 @@ class _Reader:
             return
         sender, first = split_sender(pending.rest, self.known)
         content = "\n".join([first, *pending.more]).strip()
-        if sender is None or self._system(sender, first, content, pending.marked):
+        system = sender is None or self._system(sender, first, content, pending.marked)
+        if system:
             if not self.include_system:
                 self.skipped += 1
                 return
             sender = SYSTEM_SENDER
-            content = content if content else pending.rest.strip()
-        if not content:
+        if not content or sender is None:
             self.converter.warning(origin, where, f"message from {sender!r} has no text; left out")
             self.skipped += 1
             return
-        self._records.append((moment, sender, content))
+        self.messages.append(self._message(moment, sender, content, system=system))
 
     def _system(self, sender: str, first: str, content: str, marked: bool) -> bool:
         """Whether a line with a sender is a system event iOS filed under someone's name."""
+        if not self.style[0]:
+            return False  # Android writes system events without a sender
         if "\n" not in content and is_secure_notice(content):
             return True
         if sender == self.group_sender:
@@ -297,12 +304,6 @@ class _Reader:
 
     def _conversation(self) -> Conversation | None:
         origin = self.chat.origin
-        names = sorted({sender for _, sender, _ in self._records if sender != SYSTEM_SENDER})
-        title = self.title or ", ".join(names)
-        conversation_id = _conversation_id(self.title or "\n".join(names))
-        for moment, sender, content in self._records:
-            self.messages.append(self._message(conversation_id, moment, sender, content))
-        self._records = []
         if not self.messages and not self.errors:
             self.converter.warning(
                 origin, None, f"nothing to import ({self.skipped} system events or empty messages)"
@@ -317,8 +318,8 @@ class _Reader:
             )
         return Conversation(
             kind="group",
-            conversation_id=conversation_id,
-            name=title or None,
+            conversation_id=self.conversation_id,
+            name=self.name or None,
             participants=self.participants,
             source=self.converter.name,
             origin=origin,
@@ -326,20 +327,20 @@ class _Reader:
             skipped=self.skipped,
         )
 
-    def _message(
-        self, conversation_id: str, moment: datetime, sender: str, content: str
-    ) -> Message:
-        sender_id = SYSTEM_SENDER if sender == SYSTEM_SENDER else _sender_id(sender)
+    def _message(self, moment: datetime, sender: str, content: str, *, system: bool) -> Message:
+        sender_id = SYSTEM_SENDER if system else self._sender_ids.get(sender)
+        if sender_id is None:
+            sender_id = self._sender_ids[sender] = _sender_id(sender)
         self.participants[sender_id] = sender
-        minute = moment.strftime("%Y-%m-%dT%H:%M")
-        key = (minute, sender, content)
-        occurrence = self._seen[key]
-        self._seen[key] += 1
-        payload = json.dumps([conversation_id, *key, occurrence], ensure_ascii=False)
-        digest = hashlib.sha256(payload.encode("utf-8")).hexdigest()[:24]
+        # the minute as written: ids stay the same whatever zone the times are read in
+        minute = moment.isoformat(timespec="minutes")
+        base = _hash(f"{self.conversation_id}\x00{minute}\x00{sender}\x00{content}")
+        occurrence = self._seen[base]
+        self._seen[base] += 1
+        digest = base if occurrence == 0 else _hash(f"{base}~{occurrence}")
         aware = moment.astimezone() if self.zone is None else moment.replace(tzinfo=self.zone)
         return Message(
-            message_id=f"{ID_PREFIX}{digest}",
+            message_id=f"{ID_PREFIX}{digest[:24]}",
             timestamp=to_millis(aware),
             sender_id=sender_id,
             sender_name=sender,
@@ -370,7 +371,11 @@ def _readable(text: str, limit: int) -> str:
 
 
 def _digest(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:8]
+    return _hash(text)[:8]
+
+
+def _hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def _local_zone_name() -> str:
