@@ -67,12 +67,12 @@ class _StyleStats:
     """Evidence from the headers of one style."""
 
     count: int = 0
-    first_line: int = 0
     day_first: int = 0
     month_first: int = 0
     first_day_first: int = 0
     first_month_first: int = 0
     marker: str = ""
+    senders: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -80,13 +80,12 @@ class _Survey:
     """What the first pass learned about the whole export."""
 
     styles: dict[Style, _StyleStats] = field(default_factory=dict)
-    senders: set[str] = field(default_factory=set)
     notice_sender: str | None = None
     subject: str | None = None
     group_event: bool = False
 
     def add(self, number: int, header: Header, rest: str, marked: bool) -> None:
-        stats = self.styles.setdefault(header.style, _StyleStats(first_line=number))
+        stats = self.styles.setdefault(header.style, _StyleStats())
         stats.count += 1
         stats.marker = stats.marker or header.marker
         if not header.year_first:
@@ -101,7 +100,7 @@ class _Survey:
             self.subject = self.subject or group_subject(text)
             self.group_event = self.group_event or is_group_event(text)
             return
-        self.senders.add(sender)
+        stats.senders.add(sender)
         # only iOS (brackets) files the notice under a sender
         if self.notice_sender is None and header.style[0] and is_secure_notice(text):
             self.notice_sender = sender
@@ -112,6 +111,11 @@ class _Survey:
     @property
     def style(self) -> Style:
         return max(self.styles, key=lambda style: self.styles[style].count)
+
+    @property
+    def senders(self) -> set[str]:
+        """Everyone who wrote in the export's own style (a header typed into a message is not)."""
+        return self.styles[self.style].senders
 
     @property
     def is_group(self) -> bool:

@@ -276,3 +276,21 @@ def test_without_a_zone_the_machine_zone_is_used_and_named(machine_zone: str) ->
     assert [m.message_id for m in chat.messages] == [m.message_id for m in explicit.messages]
     with pytest.raises(InputError, match="unknown time zone 'Mars/Olympus'"):
         read(path, timezone="Mars/Olympus")
+
+
+def test_a_header_of_another_style_inside_a_message_stays_text(tmp_path: Path) -> None:
+    path = tmp_path / "chat.txt"
+    path.write_text(
+        "15/01/2024, 10:00 - Ann: look what Carl wrote:\n"
+        "[14/01/24, 09:00:00] Carl: the original\n"
+        "15/01/2024, 10:01 - Bob: ha\n",
+        encoding="utf-8",
+    )
+    _, chat = read_one(path, timezone="UTC")
+    assert [m.content for m in chat.messages] == [
+        "look what Carl wrote:\n[14/01/24, 09:00:00] Carl: the original",
+        "ha",
+    ]
+    # no name in the file: the chat is known by its people, not by the pasted line's sender
+    assert chat.name == "Ann, Bob"
+    assert chat.participants == {m.sender_id: m.sender_name for m in chat.messages}
