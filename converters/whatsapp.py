@@ -223,7 +223,6 @@ class _Reader:
     ) -> None:
         self.converter = converter
         self.chat = chat
-        self.survey = survey
         self.style = survey.style
         self.order = order
         self.zone = zone
@@ -233,6 +232,8 @@ class _Reader:
         self.title = self.title or survey.subject
         # iOS files a group's own events under the group's name; nobody else carries it
         self.group_sender = self.title if self.style[0] and survey.is_group else None
+        #: who iOS files the encryption notice under: the chat itself (contact or group)
+        self.chat_senders = {name for name in (self.title, survey.notice_sender) if name}
         # a chat without a name is known by its people (all of them: the first pass saw them)
         people = sorted(survey.senders - {self.group_sender or ""})
         self.name = self.title or ", ".join(people)
@@ -300,10 +301,11 @@ class _Reader:
         """Whether a line with a sender is a system event iOS filed under someone's name."""
         if not self.style[0]:
             return False  # Android writes system events without a sender
-        if "\n" not in content and is_secure_notice(content):
-            return True
         if sender == self.group_sender:
             return True
+        notice = "\n" not in content and is_secure_notice(content)
+        if notice and (marked or sender in self.chat_senders):
+            return True  # a person writing about encryption is still a person
         return (marked and is_group_event(first)) or created_by(sender, first)
 
     def _conversation(self) -> Conversation | None:

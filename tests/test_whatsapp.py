@@ -294,3 +294,16 @@ def test_a_header_of_another_style_inside_a_message_stays_text(tmp_path: Path) -
     # no name in the file: the chat is known by its people, not by the pasted line's sender
     assert chat.name == "Ann, Bob"
     assert chat.participants == {m.sender_id: m.sender_name for m in chat.messages}
+
+
+def test_a_person_writing_about_encryption_is_kept(tmp_path: Path) -> None:
+    path = tmp_path / "_chat.txt"
+    path.write_text(
+        "[15/01/2024, 10:00:00] Ann: \u200eMessages and calls are end-to-end encrypted.\n"
+        "[15/01/2024, 10:01:00] Bob: is this chat end-to-end encrypted?\n"
+        "[15/01/2024, 10:02:00] Ann: Your security code with Bob changed. Tap to learn more.\n",
+        encoding="utf-8",
+    )
+    _, chat = read_one(path, timezone="UTC")
+    assert [m.content for m in chat.messages] == ["is this chat end-to-end encrypted?"]
+    assert chat.name == "Ann"  # the notice names the chat after the other person
