@@ -32,6 +32,7 @@ _BUILTIN_MODULES: tuple[str, ...] = (
     "converters.slack",
     "converters.messenger",
     "converters.tabular",
+    "converters.whatsapp",
 )
 _loaded = False
 

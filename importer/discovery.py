@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,6 +90,8 @@ def _unknown_format_reason(path: Path) -> str:
         return f"cannot read file: {exc.strerror or exc}"
     if size == 0:
         return "file is empty"
+    if path.suffix.lower() == ".zip" and not zipfile.is_zipfile(path):
+        return "damaged zip (no zip directory found: cut short or not a zip); download it again"
     if path.suffix.lower() != ".json" or size > _PARSE_FOR_DIAGNOSIS_LIMIT:
         return hint
     try:
