@@ -6,6 +6,7 @@ change one step; the engine (ordering, checkpointing, concurrency) stays the sam
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
@@ -63,7 +64,7 @@ class BatchImporter:
         """Import every conversation found under ``paths`` (files, folders, zips)."""
         paths = list(paths)
         started = time.monotonic()
-        inputs, report = self._discover(paths)
+        inputs, report = await self._discover(paths)
         if not inputs:
             # nothing to read: no ledger, no sandbox database, nothing started
             if not report.input_errors:
@@ -80,7 +81,7 @@ class BatchImporter:
         """Check inputs without sending anything (``--validate-only``)."""
         paths = list(paths)
         started = time.monotonic()
-        inputs, report = self._discover(paths)
+        inputs, report = await self._discover(paths)
         spool = await validate_inputs(inputs, Pipeline.convert_options(self.settings), report)
         spool.close()
         if not report.conversations and not report.input_errors:
@@ -258,10 +259,13 @@ class BatchImporter:
             self._sandbox.stop()
             self._sandbox = None
 
-    def _discover(self, paths: Iterable[str | Path]) -> tuple[list[Input], Report]:
-        """The inputs under ``paths``, and a report that already names the missing ones."""
-        inputs, missing = discover(list(paths), source=self.settings.source)
+    async def _discover(self, paths: Iterable[str | Path]) -> tuple[list[Input], Report]:
+        """The inputs under ``paths``, and a report that already names the missing ones and
+        lists the files skipped. Walked in a worker thread: a huge tree never blocks signals."""
         report = Report()
+        inputs, missing = await asyncio.to_thread(
+            discover, list(paths), source=self.settings.source, skipped=report.skipped_files
+        )
         report.add_input_errors(missing)
         return inputs, report
 
@@ -273,4 +277,9 @@ class BatchImporter:
 
 def _nothing_found(paths: list[str | Path], report: Report) -> str:
     named = ", ".join(str(p) for p in paths[:3]) + (" ..." if len(paths) > 3 else "")
-    return f"nothing importable found in {named}"
+    skipped = report.skipped_files
+    if not skipped:
+        return f"nothing importable found in {named}"
+    examples = "; ".join(f"{Path(p).name}: {why}" for p, why in skipped[:3])
+    more = f" and {len(skipped) - 3} more" if len(skipped) > 3 else ""
+    return f"nothing importable found in {named} (skipped {examples}{more})"

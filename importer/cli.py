@@ -123,12 +123,13 @@ def _run_import(args: argparse.Namespace) -> int:
         _confirm_forgetting(importer, settings.resend, assume_yes=args.yes)
     if args.validate_only:
         report = asyncio.run(importer.validate_paths(paths))
-        print(format_summary(report, validate_only=True))
+        print(format_summary(report, validate_only=True, verbose=args.verbose))
         _write_report(args.report, report)
         return report.exit_code
 
     report = asyncio.run(_import_with_signals(importer, paths))
-    print(format_summary(report, include_system_events=settings.include_system_events))
+    print(format_summary(report, include_system_events=settings.include_system_events,
+                         verbose=args.verbose))
     if report.checkpoint:
         print(f"Ledger: {report.checkpoint}")
     _write_report(args.report, report)

@@ -146,7 +146,8 @@ class LogProgress:
 
 
 def format_summary(
-    report: Report, *, validate_only: bool = False, include_system_events: bool = False
+    report: Report, *, validate_only: bool = False, include_system_events: bool = False,
+    verbose: bool = False,
 ) -> str:
     """The human end-of-run summary, several lines."""
     lines: list[str] = []
@@ -187,6 +188,11 @@ def format_summary(
         lines.extend(_capped([d.describe() for d in report.in_doubt], "  "))
         if report.expired_in_doubt:
             lines.append("  check them on the server; --resend-in-doubt sends them again")
+    if report.skipped_files:
+        lines.append(f"Files skipped: {len(report.skipped_files)} (not a format this importer "
+                     "reads; listed with --verbose)")
+        if verbose:
+            lines.extend(_capped([f"{p}: {why}" for p, why in report.skipped_files], "  "))
     system = sum(r.skipped for r in results)
     if system and not include_system_events:
         lines.append(f"System events left out: {system} (use --include-system-events to keep them)")

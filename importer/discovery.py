@@ -28,51 +28,83 @@ class Input:
 
 
 def discover(
-    paths: Iterable[Path | str], *, source: str | None = None
+    paths: Iterable[Path | str],
+    *,
+    source: str | None = None,
+    skipped: list[tuple[str, str]] | None = None,
 ) -> tuple[list[Input], list[InputError]]:
-    """Inputs in a stable order, and errors for paths that are missing or of no known format."""
+    """Inputs in a stable order, and errors for paths that are missing or of no known format.
+
+    Files in folders that no converter takes (media, READMEs) are not errors; they are added to
+    ``skipped`` with the reason, when given. Symbolic links are followed, but a folder or file
+    already seen (a link back up the tree, or two ways to the same file) is read once.
+    """
     forced = converters.get(source) if source else None
-    inputs: list[Input] = []
-    errors: list[InputError] = []
+    walk = _Walk(forced, skipped if skipped is not None else [])
     for raw in paths:
         path = Path(raw)
         if not path.exists():
-            errors.append(InputError(str(path), "no such file or directory"))
+            walk.errors.append(InputError(str(path), "no such file or directory"))
             continue
-        _walk(path, forced, inputs, errors, explicit=True)
-    return inputs, errors
+        walk.visit(path, explicit=True)
+    return walk.inputs, walk.errors
 
 
-def _walk(
-    path: Path,
-    forced: type[Converter] | None,
-    inputs: list[Input],
-    errors: list[InputError],
-    *,
-    explicit: bool,
-) -> None:
-    if forced is not None:
-        found = forced if forced.detect(path) or (explicit and path.is_file()) else None
-    else:
-        found = converters.detect(path)
-    if found is not None:
-        inputs.append(Input(path, found))
-    elif path.is_dir():
-        before = len(inputs)
-        for child in sorted(path.iterdir()):
-            if not child.name.startswith("."):
-                _walk(child, forced, inputs, errors, explicit=False)
-        if forced is not None and explicit and len(inputs) == before:
-            # a folder named with --source that holds nothing of that source must not "succeed"
-            # with nothing imported: a converter that reads whole folders says what is missing
-            if forced.reads_folders:
-                inputs.append(Input(path, forced))
-            else:
-                errors.append(InputError(str(path), _nothing_of(forced)))
-    elif explicit or (forced is None and path.suffix.lower() in _REPORTED_SUFFIXES):
-        # a file named on the command line, or one that looks like an export, that nothing
-        # recognised; other files in folders (README, media) are not inputs
-        errors.append(InputError(str(path), _unknown_format_reason(path)))
+class _Walk:
+    def __init__(self, forced: type[Converter] | None, skipped: list[tuple[str, str]]) -> None:
+        self.forced = forced
+        self.skipped = skipped
+        self.inputs: list[Input] = []
+        self.errors: list[InputError] = []
+        self._seen: set[tuple[int, int]] = set()
+
+    def _first_time(self, path: Path) -> bool:
+        try:
+            stat = path.stat()
+        except OSError:
+            return True  # let the converter or the diagnosis say what is wrong with it
+        identity = (stat.st_dev, stat.st_ino)
+        if identity in self._seen:
+            return False
+        self._seen.add(identity)
+        return True
+
+    def visit(self, path: Path, *, explicit: bool) -> None:
+        if not self._first_time(path):
+            if not explicit:
+                self.skipped.append((str(path), "already found through another path (link)"))
+            return
+        forced = self.forced
+        if forced is not None:
+            found = forced if forced.detect(path) or (explicit and path.is_file()) else None
+        else:
+            found = converters.detect(path)
+        if found is not None:
+            self.inputs.append(Input(path, found))
+        elif path.is_dir():
+            before = len(self.inputs)
+            try:
+                children = sorted(path.iterdir())
+            except OSError as exc:
+                self.errors.append(InputError(str(path), f"cannot read folder: {exc.strerror}"))
+                return
+            for child in children:
+                if not child.name.startswith("."):
+                    self.visit(child, explicit=False)
+            if forced is not None and explicit and len(self.inputs) == before:
+                # a folder named with --source that holds nothing of that source must not
+                # "succeed" with nothing imported: a converter that reads whole folders says
+                # what is missing
+                if forced.reads_folders:
+                    self.inputs.append(Input(path, forced))
+                else:
+                    self.errors.append(InputError(str(path), _nothing_of(forced)))
+        elif explicit or (forced is None and path.suffix.lower() in _REPORTED_SUFFIXES):
+            # a file named on the command line, or one that looks like an export, that nothing
+            # recognised
+            self.errors.append(InputError(str(path), _unknown_format_reason(path)))
+        else:
+            self.skipped.append((str(path), "not a format this importer reads"))
 
 
 def _nothing_of(source: type[Converter]) -> str:

@@ -67,6 +67,8 @@ class Report:
     seconds: float = 0.0
     target: str = ""
     checkpoint: str | None = None
+    #: files in folders that no converter reads (path, why), for --verbose and the summary
+    skipped_files: list[tuple[str, str]] = field(default_factory=list)
     #: chunks whose fate cannot be known (task expired; sent again after an interruption)
     in_doubt: list[InDoubt] = field(default_factory=list)
 
@@ -133,4 +135,5 @@ class Report:
                 for path, reason, details in self.input_errors
             ],
             "warnings": self.warnings,
+            "skipped_files": [{"path": p, "reason": why} for p, why in self.skipped_files],
         }
