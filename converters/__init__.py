@@ -30,6 +30,7 @@ _BUILTIN_MODULES: tuple[str, ...] = (
     "converters.discord",
     "converters.discord_package",
     "converters.slack",
+    "converters.telegram",
 )
 _loaded = False
 

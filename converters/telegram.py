@@ -1,0 +1,485 @@
+"""Telegram Desktop JSON exports (``result.json``): one conversation per chat, streamed.
+
+Telegram Desktop writes two shapes, told apart here by content, not by file name:
+
+- "Export chat history" (one chat): ``{name, type, id, messages: [...]}``;
+- "Export Telegram data" (the account): ``{about, personal_information?, contacts?, …,
+  chats: {about, list: [chat, …]}, left_chats?: {about, list: [chat, …]}}``.
+
+Both are parsed event by event (ijson), one message object at a time, so a multi-gigabyte
+account export never sits in memory as a tree: only the converted messages of the chat being
+read do.
+
+How chats map:
+
+- Every chat is a **group** conversation ``telegram-<chat id>``, personal chats included. A
+  ``personal_chat`` is two people talking; the EverOS personal API files user↔assistant talk
+  under one user and would fold both people into that user, while the group API keeps who said
+  what (both people are the participants). A ``bot_chat`` is a group of you and the bot, the
+  bot's messages having role ``assistant``; ``saved_messages`` is a group of one. One mapping
+  for every chat type also keeps one id scheme and one API per export.
+- Message ids are ``<chat id>-<message id>`` (Telegram numbers messages per chat). Messages
+  without an id (trimmed exports) get a deterministic id from chat, time, sender and text.
+- Times: ``date_unixtime`` (exact seconds) when present, else ``date``, which is the exporting
+  machine's local time without a zone: read in ``ConvertOptions.timezone``, by default in this
+  machine's local zone. A message with neither is an error naming its place.
+- Senders: ``from_id`` (``user123``, ``channel456``; old exports write a bare number); exports
+  that only name the sender get an id derived from the name (``name-alice``).
+- Text: formatted text is flattened (``text_link`` keeps its address: ``docs (https://…)``);
+  media stand in as ``[photo]``, ``[sticker 😀]``, ``[file: a.pdf]`` … before any caption;
+  forwards say ``[forwarded from X]``; replies quote what they answer.
+- Service messages (joins, pins, calls, renames) are left out and counted in ``skipped``; with
+  ``include_system_events`` they are kept as sentences ("Alice pinned a message") sent by
+  their actor, or by ``system``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from datetime import datetime, tzinfo
+from pathlib import Path
+from typing import IO, Any
+
+import ijson  # type: ignore[import-untyped]  # ships no type information
+
+from converters import register
+from converters._common import IdDeriver, resolve_timezone, show, slug, to_millis
+from converters.base import Converter, load_json, peek_json
+from converters.discord_common import JSONError, json_problem
+from converters.telegram_render import (
+    DELETED,
+    flatten_text,
+    media_text,
+    name_of,
+    service_text,
+    snippet,
+)
+from converters.telegram_shape import BOT_CHAT, PERSONAL_TYPES, sniff
+from importer.errors import InputError
+from importer.models import Conversation, Message
+
+__all__ = ["TelegramConverter"]
+
+_BOM = b"\xef\xbb\xbf"
+_LISTS = {"chats.list.item": "chats.list", "left_chats.list.item": "left_chats.list"}
+_HEADER = ("name", "type", "id")
+_STARTS = frozenset({"start_map", "start_array"})
+_ENDS = frozenset({"end_map", "end_array"})
+_SCALARS = frozenset({"string", "number", "boolean", "null"})
+# a broken file is parsed again with the standard parser to say the line, when that is cheap
+_LINE_LOOKUP_LIMIT = 64 * 1024 * 1024
+_NAMES = {"saved_messages": "Saved Messages", "replies": "Replies"}
+
+
+@register
+class TelegramConverter(Converter):
+    """Telegram Desktop "Export chat history" / "Export Telegram data" JSON (``result.json``)."""
+
+    name = "telegram"
+    description = "Telegram Desktop JSON export (result.json: one chat, or the whole account)"
+
+    @classmethod
+    def detect(cls, path: Path) -> bool:
+        head = peek_json(path)
+        return head is not None and sniff(head) is not None
+
+    def conversations(self, path: Path) -> Iterator[Conversation]:
+        reader = _ExportReader(self, path, self._zone(path))
+        try:
+            with _open(path) as stream:
+                yield from reader.read(ijson.parse(stream))
+        except JSONError as exc:
+            yield from reader.broken(exc)
+        except OSError as exc:
+            raise InputError(str(path), f"cannot read file: {exc.strerror or exc}") from exc
+
+    def _zone(self, path: Path) -> tzinfo | None:
+        """The zone of zone-less ``date`` fields; None is this machine's local zone."""
+        if self.options.timezone is None:
+            return None
+        try:
+            return resolve_timezone(self.options.timezone)
+        except ValueError as exc:
+            raise InputError(str(path), str(exc), where="time zone option") from None
+
+
+class _ExportReader:
+    """Walks the parse events of one file and hands each chat's messages to a ``_ChatReader``."""
+
+    def __init__(self, converter: TelegramConverter, path: Path, zone: tzinfo | None) -> None:
+        self.converter = converter
+        self.path = path
+        self.zone = zone
+        #: top-level scalars: the header of a single-chat export
+        self.top: dict[str, Any] = {}
+        #: ``personal_information`` of an account export: the account owner
+        self.owner: dict[str, Any] = {}
+        self.chat: _ChatReader | None = None
+        self.chats_seen = 0
+        self._list_counts: dict[str, int] = {}
+
+    def read(self, events: Iterable[tuple[str, str, Any]]) -> Iterator[Conversation]:
+        builder: Any = None  # ijson's ObjectBuilder for the message being parsed
+        item = ""
+        for prefix, event, value in events:
+            chat = self.chat
+            if builder is not None:
+                builder.event(event, value)
+                if prefix == item and event in _ENDS and chat is not None:
+                    chat.add(builder.value)
+                    builder = None
+            elif chat is not None:
+                if prefix == item:
+                    if event in _STARTS:
+                        builder = ijson.ObjectBuilder()
+                        builder.event(event, value)
+                    else:
+                        chat.add(value)
+                elif prefix == chat.prefix and event == "end_map":
+                    self.chat = None
+                    yield chat.finish()
+                elif event in _SCALARS and prefix in chat.header_keys:
+                    chat.header.setdefault(chat.header_keys[prefix], value)
+            elif event == "start_map" and prefix in _LISTS:
+                self.chat = self._open(prefix, _LISTS[prefix])
+                item = f"{prefix}.messages.item"
+            elif prefix == "messages" and event == "start_array":
+                self.chat = self._open("", "")
+                self.chat.header.update(self.top)
+                item = "messages.item"
+            elif event in _SCALARS:
+                if prefix in _HEADER:
+                    self.top[prefix] = value
+                elif prefix.startswith("personal_information."):
+                    self.owner[prefix.rpartition(".")[2]] = value
+        if self.chats_seen == 0:
+            self.converter.warning(
+                self.path, None, "the export holds no chats (select chats when exporting)"
+            )
+
+    def _open(self, prefix: str, list_name: str) -> _ChatReader:
+        index = self._list_counts.get(list_name, 0)
+        self._list_counts[list_name] = index + 1
+        self.chats_seen += 1
+        place = f"{list_name}[{index}]" if list_name else ""
+        return _ChatReader(self, prefix, place)
+
+    def broken(self, exc: Exception) -> Iterator[Conversation]:
+        """Report where the file stopped being JSON; the chat being read is rejected."""
+        problem = json_problem(exc, _tail(self.path))
+        position = _line_column(self.path)
+        chat = self.chat
+        context = chat.progress() if chat is not None else "top level"
+        where = f"{position} ({context})" if position else context
+        if chat is None:
+            raise InputError(str(self.path), problem, where=where) from exc
+        self.chat = None
+        self.converter.error(self.path, where, problem)
+        yield chat.finish()
+
+    def millis(self, text: str) -> int:
+        """Unix ms of a ``date`` field; a zone-less time is read in the chosen zone."""
+        moment = datetime.fromisoformat(text.strip())
+        if moment.tzinfo is None:
+            # astimezone() on a naive time applies this machine's rules, DST included
+            moment = moment.replace(tzinfo=self.zone) if self.zone else moment.astimezone()
+        return to_millis(moment)
+
+
+class _ChatReader:
+    """Turns the raw messages of one chat into ``Message`` objects and the conversation."""
+
+    def __init__(self, export: _ExportReader, prefix: str, place: str) -> None:
+        self.export = export
+        self.converter = export.converter
+        self.include_system = export.converter.options.include_system_events
+        self.prefix = prefix
+        #: "chats.list[3]" in an account export, "" for a single-chat export
+        self.place = place
+        self.header_keys = {(f"{prefix}.{key}" if prefix else key): key for key in _HEADER}
+        self.header: dict[str, Any] = {}
+        self.messages: list[Message] = []
+        self.participants: dict[str, str] = {}
+        #: message id -> position in ``messages``, to quote what replies and pins refer to
+        self.by_id: dict[str, int] = {}
+        #: text of replies before their marker: a reply to a reply quotes words, not the marker
+        self.reply_text: dict[str, str] = {}
+        self.count = 0
+        self.skipped = 0
+        self.textless = 0
+        self.unsupported = 0
+        self.unknown_kinds: set[str] = set()
+        self._key: str | None = None
+        self._ids: IdDeriver | None = None
+
+    # -- identity --------------------------------------------------------------------------
+
+    @property
+    def key(self) -> str:
+        """The chat's id as used in conversation and message ids, fixed at first use."""
+        if self._key is None:
+            raw = self.header.get("id")
+            if isinstance(raw, int) and not isinstance(raw, bool):
+                self._key = str(raw)
+            elif isinstance(raw, str) and raw.strip():
+                self._key = raw.strip()
+            else:
+                basis = self.header.get("name") or self.place or self.export.path.stem
+                self._key = slug(str(basis))
+                self.converter.warning(
+                    self.export.path,
+                    self.label(),
+                    f"the chat has no 'id'; its conversation id is derived: telegram-{self._key}",
+                )
+        return self._key
+
+    @property
+    def chat_type(self) -> str:
+        kind = self.header.get("type")
+        return kind if isinstance(kind, str) else ""
+
+    def label(self) -> str | None:
+        """Where this chat is in the file, for problem messages (None: the whole file)."""
+        if not self.place:
+            return None
+        name = self.header.get("name")
+        return f"{self.place} ({name!r})" if isinstance(name, str) and name else self.place
+
+    def _where(self, index: int, message_id: str | None) -> str:
+        mine = f"message {index}" + (f" (id {message_id})" if message_id else "")
+        label = self.label()
+        return f"{label}, {mine}" if label else mine
+
+    def progress(self) -> str:
+        """How far this chat was read, for a report of a file that breaks off."""
+        label = self.label() or "chat"
+        return f"{label}, after message {self.count - 1}" if self.count else label
+
+    # -- messages --------------------------------------------------------------------------
+
+    def add(self, raw: Any) -> None:
+        """Convert one entry of ``messages``, or count/report why it is left out."""
+        index = self.count
+        self.count += 1
+        if not isinstance(raw, dict):
+            self.converter.error(
+                self.export.path, self._where(index, None), f"expected an object, got {show(raw)}"
+            )
+            return
+        kind = raw.get("type", "message")
+        service = kind == "service"
+        if service and not self.include_system:
+            self.skipped += 1
+            return
+        if kind == "unsupported":
+            self.skipped += 1
+            self.unsupported += 1
+            return
+        if not service and kind != "message":
+            self.unknown_kinds.add(str(kind))
+        local_id = _message_id(raw.get("id"))
+        where = self._where(index, local_id)
+        timestamp = self._timestamp(raw, where)
+        sender = self._sender(raw, service, where)
+        if timestamp is None or sender is None:
+            return
+        content = self._content(raw, service, sender[1])
+        if not content.strip():
+            self.skipped += 1
+            self.textless += 1
+            return
+        reply_to = None
+        target = _message_id(raw.get("reply_to_message_id"))
+        if target is not None and not service and "reply_to_peer_id" not in raw:
+            reply_to = f"{self.key}-{target}"
+            if local_id is not None:
+                self.reply_text[local_id] = content
+            content = self._marked(target, content)
+        if self._ids is None:
+            self._ids = IdDeriver(f"telegram-{self.key}")
+        message = Message(
+            message_id=f"{self.key}-{local_id}"
+            if local_id
+            else self._ids.derive(timestamp, sender[0], content),
+            timestamp=timestamp,
+            sender_id=sender[0],
+            sender_name=sender[1],
+            role="assistant" if self._is_bot(sender[0]) else "user",
+            content=content,
+            reply_to=reply_to,
+        )
+        if local_id is not None:
+            self.by_id[local_id] = len(self.messages)
+        self.messages.append(message)
+
+    def _timestamp(self, raw: dict[str, Any], where: str) -> int | None:
+        unix = raw.get("date_unixtime")
+        if unix is not None and unix != "":
+            if isinstance(unix, int) and not isinstance(unix, bool):
+                return unix * 1000
+            if isinstance(unix, str) and unix.strip().lstrip("-").isdigit():
+                return int(unix) * 1000
+            self.converter.error(
+                self.export.path, where, f"field 'date_unixtime' is not whole seconds: {show(unix)}"
+            )
+            return None
+        date = raw.get("date")
+        if isinstance(date, str) and date.strip():
+            try:
+                return self.export.millis(date)
+            except ValueError:
+                problem = f"field 'date' is not a date: {show(date)}"
+        elif date is None:
+            problem = "no time: fields 'date_unixtime' and 'date' are missing"
+        else:
+            problem = f"field 'date' must be text, not {show(date)}"
+        self.converter.error(self.export.path, where, problem)
+        return None
+
+    def _sender(self, raw: dict[str, Any], service: bool, where: str) -> tuple[str, str] | None:
+        id_field, name_field = ("actor_id", "actor") if service else ("from_id", "from")
+        raw_id, raw_name = raw.get(id_field), raw.get(name_field)
+        name = raw_name.strip() if isinstance(raw_name, str) and raw_name.strip() else None
+        sender_id: str | None = None
+        if isinstance(raw_id, str) and raw_id.strip():
+            sender_id = raw_id.strip()
+        elif isinstance(raw_id, int) and not isinstance(raw_id, bool):
+            sender_id = self._numeric_sender(raw_id)
+        elif name is not None:
+            sender_id = f"name-{slug(name)}"  # trimmed exports name the sender, nothing more
+        elif service:
+            return ("system", "system")
+        else:
+            self.converter.error(
+                self.export.path, where, "no sender: fields 'from_id' and 'from' are missing"
+            )
+            return None
+        display = name or (DELETED if name_field in raw else sender_id)
+        self.participants[sender_id] = display
+        return sender_id, display
+
+    def _numeric_sender(self, number: int) -> str:
+        """Old exports write ``from_id`` as a bare number; channel posts carry the channel's."""
+        if self.chat_type.endswith("_channel") and str(number) == self.key:
+            return f"channel{number}"
+        return f"user{number}"
+
+    def _is_bot(self, sender_id: str) -> bool:
+        # in a bot chat the chat's id is the bot's user id
+        return self.chat_type == BOT_CHAT and sender_id == f"user{self.key}"
+
+    def _content(self, raw: dict[str, Any], service: bool, actor: str) -> str:
+        if service:
+            quote = None
+            pinned = _message_id(raw.get("message_id"))
+            if raw.get("action") == "pin_message" and pinned in self.by_id:
+                quote = snippet(self._plain_text(pinned))
+            return service_text(raw, actor, quote)
+        text = flatten_text(raw.get("text")).strip()
+        if not text and "text_entities" in raw:
+            text = flatten_text(raw["text_entities"]).strip()
+        media = media_text(raw)
+        body = f"{media} {text}".strip() if media else text
+        if "forwarded_from" in raw and body:
+            body = f"[forwarded from {name_of(raw['forwarded_from'])}] {body}"
+        return body
+
+    def _plain_text(self, message_id: str) -> str:
+        """A message's text without its own reply marker."""
+        if message_id in self.reply_text:
+            return self.reply_text[message_id]
+        return self.messages[self.by_id[message_id]].content
+
+    def _marked(self, target: str, content: str) -> str:
+        if target not in self.by_id:
+            return content  # deleted or outside the export: reply_to still says what it answers
+        answered = self.messages[self.by_id[target]]
+        return f'[reply to {answered.sender_name}: "{snippet(self._plain_text(target))}"] {content}'
+
+    # -- the conversation ------------------------------------------------------------------
+
+    def finish(self) -> Conversation:
+        """The conversation read so far, with a warning for what was left out and why."""
+        path, label = self.export.path, self.label()
+        if self.textless:
+            self.converter.warning(path, label, f"messages without any text left out: {self.textless}")
+        if self.unsupported:
+            self.converter.warning(
+                path, label, f"messages Telegram could not export left out: {self.unsupported}"
+            )
+        if self.unknown_kinds:
+            kinds = ", ".join(sorted(self.unknown_kinds))
+            self.converter.warning(path, label, f"messages of unknown type read as text: {kinds}")
+        chat_type = self.chat_type
+        return Conversation(
+            kind="group",
+            conversation_id=f"telegram-{self.key}",
+            name=self._name(),
+            description=f"Telegram {chat_type.replace('_', ' ')}" if chat_type else "Telegram chat",
+            participants=self._participants(),
+            source=self.converter.name,
+            origin=str(path),
+            messages=self.messages,
+            source_meta={"telegram_chat_type": chat_type, "telegram_chat_id": self.key},
+            skipped=self.skipped,
+        )
+
+    def _name(self) -> str:
+        name = self.header.get("name")
+        if isinstance(name, str) and name.strip():
+            return name.strip()
+        return _NAMES.get(self.chat_type) or (DELETED if "name" in self.header else self.key)
+
+    def _participants(self) -> dict[str, str]:
+        """Who talks, plus both sides of a personal chat even when one of them never wrote."""
+        people = dict(self.participants)
+        if self.chat_type in PERSONAL_TYPES:
+            owner = self.export.owner
+            owner_id = owner.get("user_id")
+            if isinstance(owner_id, int) and not isinstance(owner_id, bool):
+                full = " ".join(
+                    str(owner[k]).strip() for k in ("first_name", "last_name") if owner.get(k)
+                )
+                people.setdefault(f"user{owner_id}", full or f"user{owner_id}")
+            if self.chat_type in {"personal_chat", BOT_CHAT} and self.key.isdigit():
+                people.setdefault(f"user{self.key}", self._name())
+        return people
+
+
+def _message_id(value: Any) -> str | None:
+    """A message id (``id``, ``reply_to_message_id``) as text; None when absent or unusable."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    return None
+
+
+def _open(path: Path) -> IO[bytes]:
+    """Open a JSON file for streaming, past a UTF-8 byte order mark if there is one."""
+    stream = path.open("rb")
+    if stream.read(3) != _BOM:
+        stream.seek(0)
+    return stream
+
+
+def _tail(path: Path) -> bytes | None:
+    try:
+        with path.open("rb") as stream:
+            stream.seek(max(0, path.stat().st_size - 64))
+            return stream.read()
+    except OSError:
+        return None
+
+
+def _line_column(path: Path) -> str | None:
+    """``line L column C`` of the first JSON error, when the file is small enough to re-parse."""
+    try:
+        if path.stat().st_size > _LINE_LOOKUP_LIMIT:
+            return None
+        load_json(path)
+    except InputError as exc:
+        return exc.where
+    except OSError:
+        return None
+    return None
