@@ -169,10 +169,10 @@ class _ExportReader:
         problem = json_problem(exc, _tail(self.path))
         position = _line_column(self.path)
         chat = self.chat
-        context = chat.progress() if chat is not None else "top level"
-        where = f"{position} ({context})" if position else context
         if chat is None:
-            raise InputError(str(self.path), problem, where=where) from exc
+            raise InputError(str(self.path), problem, where=position or "top level") from exc
+        context = chat.progress()
+        where = f"{position} ({context})" if position else context
         self.chat = None
         self.converter.error(self.path, where, problem)
         yield chat.finish()
@@ -402,7 +402,9 @@ class _ChatReader:
         """The conversation read so far, with a warning for what was left out and why."""
         path, label = self.export.path, self.label()
         if self.textless:
-            self.converter.warning(path, label, f"messages without any text left out: {self.textless}")
+            self.converter.warning(
+                path, label, f"messages without any text left out: {self.textless}"
+            )
         if self.unsupported:
             self.converter.warning(
                 path, label, f"messages Telegram could not export left out: {self.unsupported}"

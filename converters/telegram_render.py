@@ -94,7 +94,8 @@ def _poll(raw: Mapping[str, Any]) -> str:
     question = _text(poll.get("question"))
     answers = poll.get("answers")
     options = [
-        _text(a.get("text")) for a in (answers if isinstance(answers, list) else [])
+        _text(a.get("text"))
+        for a in (answers if isinstance(answers, list) else [])
         if isinstance(a, Mapping) and _text(a.get("text"))
     ]
     label = question + (f" — {' / '.join(options)}" if options else "")

@@ -30,7 +30,7 @@ _STRING = r'"(?:[^"\\]|\\.)*"'
 # "Export Telegram data" writes "about" first, then the sections that were selected
 _ACCOUNT_HEAD = re.compile(
     rf'^\{{\s*"about"\s*:\s*{_STRING}\s*,\s*"(?:personal_information|profile_pictures|stories|'
-    r'profile_music|contacts|frequent_contacts|sessions|web_sessions|other_data|chats|'
+    r"profile_music|contacts|frequent_contacts|sessions|web_sessions|other_data|chats|"
     r'left_chats)"\s*:'
 )
 # hand-trimmed account exports may lack "about": the chat lists still have their own shape
