@@ -211,6 +211,9 @@ class _ChatReader:
         self.unknown_kinds: set[str] = set()
         self._key: str | None = None
         self._ids: IdDeriver | None = None
+        #: numbering parts (see ``_ref``) and the last numeric id seen
+        self._part = 0
+        self._last_number: int | None = None
 
     # -- identity --------------------------------------------------------------------------
 
@@ -245,11 +248,6 @@ class _ChatReader:
         name = self.header.get("name")
         return f"{self.place} ({name!r})" if isinstance(name, str) and name else self.place
 
-    def _where(self, index: int, message_id: str | None) -> str:
-        mine = f"message {index}" + (f" (id {message_id})" if message_id else "")
-        label = self.label()
-        return f"{label}, {mine}" if label else mine
-
     def progress(self) -> str:
         """How far this chat was read, for a report of a file that breaks off."""
         label = self.label() or "chat"
@@ -262,10 +260,9 @@ class _ChatReader:
         index = self.count
         self.count += 1
         if not isinstance(raw, dict):
-            self.converter.error(
-                self.export.path, self._where(index, None), f"expected an object, got {show(raw)}"
-            )
+            self._problem(index, None, f"expected an object, got {show(raw)}")
             return
+        ref = self._ref(raw.get("id"))
         kind = raw.get("type", "message")
         service = kind == "service"
         if service and not self.include_system:
@@ -277,70 +274,105 @@ class _ChatReader:
             return
         if not service and kind != "message":
             self.unknown_kinds.add(str(kind))
-        local_id = _message_id(raw.get("id"))
-        where = self._where(index, local_id)
-        timestamp = self._timestamp(raw, where)
-        sender = self._sender(raw, service, where)
-        if timestamp is None or sender is None:
+        timestamp = self._timestamp(raw)
+        sender = self._sender(raw, service)
+        if isinstance(timestamp, str) or isinstance(sender, str):
+            for problem in (timestamp, sender):
+                if isinstance(problem, str):
+                    self._problem(index, raw.get("id"), problem)
             return
         content = self._content(raw, service, sender[1])
-        if not content.strip():
+        if not content:
             self.skipped += 1
             self.textless += 1
             return
         reply_to = None
-        target = _message_id(raw.get("reply_to_message_id"))
+        target = self._target(raw.get("reply_to_message_id"))
         if target is not None and not service and "reply_to_peer_id" not in raw:
             reply_to = f"{self.key}-{target}"
-            if local_id is not None:
-                self.reply_text[local_id] = content
+            if ref is not None:
+                self.reply_text[ref] = content
             content = self._marked(target, content)
-        if self._ids is None:
-            self._ids = IdDeriver(f"telegram-{self.key}")
-        message = Message(
-            message_id=f"{self.key}-{local_id}"
-            if local_id
-            else self._ids.derive(timestamp, sender[0], content),
-            timestamp=timestamp,
-            sender_id=sender[0],
-            sender_name=sender[1],
-            role="assistant" if self._is_bot(sender[0]) else "user",
-            content=content,
-            reply_to=reply_to,
+        if ref is not None:
+            message_id = f"{self.key}-{ref}"
+            self.by_id[ref] = len(self.messages)
+        else:
+            if self._ids is None:
+                self._ids = IdDeriver(f"telegram-{self.key}")
+            message_id = self._ids.derive(timestamp, sender[0], content)
+        self.messages.append(
+            Message(
+                message_id=message_id,
+                timestamp=timestamp,
+                sender_id=sender[0],
+                sender_name=sender[1],
+                role="assistant" if self._is_bot(sender[0]) else "user",
+                content=content,
+                reply_to=reply_to,
+            )
         )
-        if local_id is not None:
-            self.by_id[local_id] = len(self.messages)
-        self.messages.append(message)
 
-    def _timestamp(self, raw: dict[str, Any], where: str) -> int | None:
+    def _problem(self, index: int, raw_id: Any, problem: str) -> None:
+        """Report a problem with message ``index`` (counted from 0 in the chat's list)."""
+        local_id = _message_id(raw_id)
+        mine = f"message {index}" + (f" (id {local_id})" if local_id else "")
+        label = self.label()
+        self.converter.error(self.export.path, f"{label}, {mine}" if label else mine, problem)
+
+    def _ref(self, raw_id: Any) -> str | None:
+        """The message's id within the chat; ids that start over get a part number.
+
+        Telegram numbers messages per chat, in order. A group upgraded to a supergroup is
+        exported with the old group's history first and the supergroup's numbering starting
+        again after it: those later ids become ``s1-<id>`` so they cannot clash.
+        """
+        local_id = _message_id(raw_id)
+        if local_id is None:
+            return None
+        if local_id.isdigit():
+            number = int(local_id)
+            if self._last_number is not None and number < self._last_number:
+                self._part += 1
+                self.converter.warning(
+                    self.export.path,
+                    self.label(),
+                    f"message ids start over at id {number} (a group upgraded to a supergroup);"
+                    f" from there on ids are {self.key}-s{self._part}-<id>",
+                )
+            self._last_number = number
+        return f"s{self._part}-{local_id}" if self._part else local_id
+
+    def _target(self, raw_id: Any) -> str | None:
+        """The id a reply or pin refers to, in the numbering of the current part."""
+        local_id = _message_id(raw_id)
+        if local_id is None or not self._part:
+            return local_id
+        return f"s{self._part}-{local_id}"
+
+    def _timestamp(self, raw: dict[str, Any]) -> int | str:
+        """Unix ms, or what is wrong (the caller reports it, knowing where)."""
         unix = raw.get("date_unixtime")
         if unix is not None and unix != "":
             if isinstance(unix, int) and not isinstance(unix, bool):
                 return unix * 1000
             if isinstance(unix, str) and unix.strip().lstrip("-").isdigit():
                 return int(unix) * 1000
-            self.converter.error(
-                self.export.path, where, f"field 'date_unixtime' is not whole seconds: {show(unix)}"
-            )
-            return None
+            return f"field 'date_unixtime' is not whole seconds: {show(unix)}"
         date = raw.get("date")
         if isinstance(date, str) and date.strip():
             try:
                 return self.export.millis(date)
             except ValueError:
-                problem = f"field 'date' is not a date: {show(date)}"
-        elif date is None:
-            problem = "no time: fields 'date_unixtime' and 'date' are missing"
-        else:
-            problem = f"field 'date' must be text, not {show(date)}"
-        self.converter.error(self.export.path, where, problem)
-        return None
+                return f"field 'date' is not a date: {show(date)}"
+        if date is None:
+            return "no time: fields 'date_unixtime' and 'date' are missing"
+        return f"field 'date' must be text, not {show(date)}"
 
-    def _sender(self, raw: dict[str, Any], service: bool, where: str) -> tuple[str, str] | None:
+    def _sender(self, raw: dict[str, Any], service: bool) -> tuple[str, str] | str:
+        """(id, display name), or what is wrong."""
         id_field, name_field = ("actor_id", "actor") if service else ("from_id", "from")
         raw_id, raw_name = raw.get(id_field), raw.get(name_field)
         name = raw_name.strip() if isinstance(raw_name, str) and raw_name.strip() else None
-        sender_id: str | None = None
         if isinstance(raw_id, str) and raw_id.strip():
             sender_id = raw_id.strip()
         elif isinstance(raw_id, int) and not isinstance(raw_id, bool):
@@ -350,12 +382,10 @@ class _ChatReader:
         elif service:
             return ("system", "system")
         else:
-            self.converter.error(
-                self.export.path, where, "no sender: fields 'from_id' and 'from' are missing"
-            )
-            return None
+            return "no sender: fields 'from_id' and 'from' are missing"
         display = name or (DELETED if name_field in raw else sender_id)
-        self.participants[sender_id] = display
+        if self.participants.get(sender_id) != display:
+            self.participants[sender_id] = display
         return sender_id, display
 
     def _numeric_sender(self, number: int) -> str:
@@ -371,7 +401,7 @@ class _ChatReader:
     def _content(self, raw: dict[str, Any], service: bool, actor: str) -> str:
         if service:
             quote = None
-            pinned = _message_id(raw.get("message_id"))
+            pinned = self._target(raw.get("message_id"))
             if raw.get("action") == "pin_message" and pinned in self.by_id:
                 quote = snippet(self._plain_text(pinned))
             return service_text(raw, actor, quote)
@@ -381,7 +411,10 @@ class _ChatReader:
         media = media_text(raw)
         body = f"{media} {text}".strip() if media else text
         if "forwarded_from" in raw and body:
-            body = f"[forwarded from {name_of(raw['forwarded_from'])}] {body}"
+            origin = raw["forwarded_from"]
+            # null: the original sender hides their name
+            source = f" from {name_of(origin)}" if origin is not None else ""
+            body = f"[forwarded{source}] {body}"
         return body
 
     def _plain_text(self, message_id: str) -> str:

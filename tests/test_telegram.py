@@ -201,12 +201,42 @@ def test_old_export_saved_messages() -> None:
     assert messages["9999999999-217584"].content == "[forwarded from Other Person] [voice message]"
     assert messages["9999999999-318170"].content == "[forwarded from Other Person] [video]"
     assert messages["9999999999-278329"].content == "[sticker 🤭] DoNotChange"
-    assert messages["9999999999-5"].content == "[poll: Poll question — option 1 / option 2]"
-    reply = messages["9999999999-7"]
-    assert reply.reply_to == "9999999999-6"
+    # the file's last four entries number from 4 again: they are a second part
+    assert messages["9999999999-s1-5"].content == "[poll: Poll question — option 1 / option 2]"
+    reply = messages["9999999999-s1-7"]
+    assert reply.reply_to == "9999999999-s1-6"
     assert reply.content.startswith('[reply to test: "[poll: quiz poll') and reply.content.endswith(
         "] reply to quiz"
     )
+
+
+def test_ids_starting_over_are_numbered_apart(tmp_path: Path) -> None:
+    # a group upgraded to a supergroup: the old group's history first, then ids from 1 again
+    def message(mid: int, second: int, text: str, **extra: Any) -> dict[str, Any]:
+        return {"id": mid, "type": "message", "date_unixtime": str(1_700_000_000 + second),
+                "from": "A", "from_id": "user1", "text": text, **extra}  # fmt: skip
+
+    messages = [
+        message(1, 0, "old one"),
+        message(2, 1, "old two", reply_to_message_id=1),
+        {"id": 1, "type": "service", "date_unixtime": "1700000002", "actor": "A",
+         "actor_id": "channel5", "action": "migrate_from_group", "title": "G"},
+        message(2, 3, "new two", reply_to_message_id=1),
+    ]  # fmt: skip
+    path = tmp_path / "result.json"
+    chat = {"name": "G", "type": "private_supergroup", "id": 5, "messages": messages}
+    path.write_text(json.dumps(chat))
+    conversations, converter = convert(path, include_system_events=True)
+    assert converter.rejected == []
+    assert [(m.message_id, m.reply_to) for m in conversations[0].messages] == [
+        ("5-1", None),
+        ("5-2", "5-1"),
+        ("5-s1-1", None),
+        ("5-s1-2", "5-s1-1"),
+    ]
+    assert conversations[0].messages[3].content.startswith('[reply to A: "A upgraded the group')
+    restart = "message ids start over at id 1 (a group upgraded to a supergroup)"
+    assert warnings(converter) == [f"{path}: {restart}; from there on ids are 5-s1-<id>"]
 
 
 def test_old_channel_export_names_the_channel_as_sender() -> None:
@@ -373,6 +403,19 @@ def test_a_message_without_a_sender_is_an_error(tmp_path: Path) -> None:
     [error] = converter.rejected
     assert error.where == "chats.list[0] ('X'), message 0 (id 9)"
     assert "no sender" in error.reason
+
+
+def test_hidden_forward_origin_and_channel_post_signature(tmp_path: Path) -> None:
+    messages = [
+        {"id": 3, "type": "message", "date_unixtime": "1700000000", "from": "News",
+         "from_id": "channel9", "author": "Kai", "forwarded_from": None, "text": "hello"},
+    ]  # fmt: skip
+    path = tmp_path / "result.json"
+    chat = {"name": "News", "type": "public_channel", "id": 9, "messages": messages}
+    path.write_text(json.dumps(chat))
+    [message] = only(path).messages
+    assert (message.sender_id, message.sender_name) == ("channel9", "News")
+    assert message.content == "[forwarded] hello"
 
 
 # -- broken files ------------------------------------------------------------------------------

@@ -101,7 +101,7 @@ def test_a_mixed_folder_imports_good_files_whole_and_names_each_bad_one(
     ("args", "needle"),
     [
         ([], "give at least one export"),
-        ([TEAM, "--source", "telegram"], "available: conversation-format"),
+        ([TEAM, "--source", "carrier-pigeon"], "available: conversation-format"),
         ([TEAM, "--chunk-size", "501"], "chunk_size"),
         ([TEAM, "--concurrency", "0"], "concurrency"),
     ],
