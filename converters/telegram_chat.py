@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from converters._common import IdDeriver, show, slug
+from converters._common import IdDeriver, show, slug, snippet
 from converters.base import Converter
 from converters.telegram_render import (
     DELETED,
@@ -17,7 +17,6 @@ from converters.telegram_render import (
     media_text,
     name_of,
     service_text,
-    snippet,
 )
 from converters.telegram_shape import BOT_CHAT, PERSONAL_TYPES
 from importer.models import Conversation, Message

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-__all__ = ["DELETED", "flatten_text", "media_text", "name_of", "service_text", "snippet"]
+__all__ = ["DELETED", "flatten_text", "media_text", "name_of", "service_text"]
 
 #: what Telegram writes as ``null`` for the name of a deleted account
 DELETED = "Deleted Account"
@@ -251,9 +251,3 @@ _ACTIONS: dict[str, Callable[[Mapping[str, Any], str, str | None], str]] = {
     "set_chat_wallpaper": _simple("{actor} changed the chat wallpaper"),
     "score_in_game": _simple("{actor} scored in a game"),
 }
-
-
-def snippet(text: str, limit: int = 40) -> str:
-    """The first line of ``text``, cut to ``limit`` characters, for a reply or pin marker."""
-    line = text.strip().split("\n", 1)[0].strip()
-    return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
