@@ -33,6 +33,7 @@ _BUILTIN_MODULES: tuple[str, ...] = (
     "converters.messenger",
     "converters.tabular",
     "converters.whatsapp",
+    "converters.telegram",
 )
 _loaded = False
 

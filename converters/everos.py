@@ -31,6 +31,7 @@ from converters._common import (
     show,
 )
 from converters.base import RESERVED_ID_PREFIX, Converter, load_json, peek_json
+from converters.telegram_shape import sniff as sniff_telegram
 from importer.errors import InputError
 from importer.models import Conversation, Message, Role
 
@@ -51,6 +52,9 @@ class EverOSConverter(Converter):
     def detect(cls, path: Path) -> bool:
         head = peek_json(path)
         if not head or head[0] not in "{[" or has_json_key(head, *_CONVERSATION_FORMAT_KEYS):
+            return False
+        # Telegram exports have "messages" and a "user_id" (the account owner, mentions)
+        if sniff_telegram(head) is not None:
             return False
         if not has_json_key(head, "messages"):
             return False
