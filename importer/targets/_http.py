@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +17,8 @@ __all__ = ["RETRIABLE_STATUSES", "Answer", "error_message", "fail", "request_jso
 
 #: statuses worth another try: timeouts, "too early", rate limits and server trouble
 RETRIABLE_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+#: bodies above this go as a stream (aiohttp warns that bigger raw bytes block the loop)
+_LARGE_BODY = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -39,7 +42,11 @@ async def request_json(
     what: str,
 ) -> Answer:
     """One request; connection problems become ``RetriableTargetError`` naming ``what``."""
-    payload = None if body is None else json.dumps(body, ensure_ascii=False).encode("utf-8")
+    payload: bytes | io.BytesIO | None = None
+    if body is not None:
+        payload = json.dumps(body, ensure_ascii=False).encode("utf-8")
+        if len(payload) > _LARGE_BODY:
+            payload = io.BytesIO(payload)  # aiohttp streams a file-like body in pieces
     try:
         async with session.request(
             method, url, data=payload, headers=headers, params=params
