@@ -97,7 +97,8 @@ async def test_a_client_chosen_space_id_can_be_used_once(
 ) -> None:
     space_id = str(uuid.uuid4())
     body = {"name": "a", "spaceEmbedders": EMBEDDERS, "spaceId": space_id}
-    assert (await call(http, "POST", sandbox.url + "/v1/spaces", json=body))[1]["spaceId"] == space_id
+    _, created = await call(http, "POST", sandbox.url + "/v1/spaces", json=body)
+    assert created["spaceId"] == space_id
     again = {**body, "name": "b"}
     status, answer = await call(http, "POST", sandbox.url + "/v1/spaces", json=again)
     assert (status, answer["error"]["status"]) == (409, "ALREADY_EXISTS")

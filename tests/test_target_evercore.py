@@ -14,7 +14,6 @@ from importer.errors import AuthError, RejectedError, RetriableTargetError
 from importer.models import Chunk, Conversation, Message
 from importer.sandbox import FaultConfig, SandboxServer
 from importer.targets import EverCoreTarget
-
 from tests.support import DATA
 
 T0 = 1_738_404_000_000  # 2025-02-01 10:00 UTC
@@ -185,7 +184,7 @@ async def test_server_errors_and_drops_are_retriable_and_store_nothing(
     http: aiohttp.ClientSession,
     fault: dict[str, float],
 ) -> None:
-    server = sandbox_factory(faults=FaultConfig(**fault))
+    server = sandbox_factory(faults=FaultConfig.model_validate(fault))
     conv = conversation()
     with pytest.raises(RetriableTargetError):
         await target(server, http).add(conv, one(conv, 0))

@@ -24,7 +24,8 @@ def test_every_name_makes_its_adapter() -> None:
     assert core.identity == "evercore:http://localhost:1995/api/v0/memories"
     goodmem = make_target("goodmem", "http://gm:8080", "gm_x", space_name="chats", batch_size=5)
     assert isinstance(goodmem, GoodMemTarget)
-    assert (goodmem.identity, goodmem.max_chunk_messages) == ("goodmem:http://gm:8080#space=chats", 250)
+    assert goodmem.identity == "goodmem:http://gm:8080#space=chats"
+    assert goodmem.max_chunk_messages == 250
 
 
 def test_unknown_names_and_options_are_config_errors() -> None:

@@ -43,7 +43,7 @@ _FAULT_FLAGS: tuple[tuple[str, type, str, str], ...] = (
     ("--drop-rate", float, "FRACTION", "fraction of adds closed without an answer"),
     ("--task-fail-rate", float, "FRACTION", "fraction of async tasks that end 'failed'"),
     ("--background-rate", float, "FRACTION", "fraction of EverCore adds answered 202 (background)"),
-    ("--item-error-rate", float, "FRACTION", "fraction of GoodMem batch items answered UNAVAILABLE"),
+    ("--item-error-rate", float, "FRACTION", "fraction of GoodMem items answered UNAVAILABLE"),
     ("--seed", int, "N", "seed for reproducible faults"),
 )
 

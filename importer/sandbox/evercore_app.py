@@ -3,7 +3,8 @@
     POST /api/v0/memories                      one message → 200 {status: ok, message, result};
                                                202 {message, request_id} when "slow"
     POST /api/v{0,1}/memories/conversation-meta  full upsert by group_id
-    GET  /api/v1/stats/request?request_id=R    {success, found, data: {status: start|success|failed}}
+    GET  /api/v1/stats/request?request_id=R    {success, found, data: {status}}: status is
+                                               start, then success or failed
 
 Errors have the server's shape: ``{status: "failed", code, message, timestamp, path}``, 400 for a
 missing or bad field. Messages are never de-duplicated, as on the real server.

@@ -6,7 +6,7 @@
     GET  /v1/spaces/{id}, DELETE /v1/spaces/{id} (with its memories)
     POST /v1/memories:batchCreate         HTTP 200 with one result per item, in request order;
                                           a taken memoryId is ALREADY_EXISTS (409), never a copy
-    POST /v1/memories:batchGet, GET /v1/memories/{id}
+    POST /v1/memories:batchGet, GET /v1/memories/{id}, GET /v1/spaces/{id}/memories
 
 Per-item error codes are HTTP-style numbers (409, 503, 400, 404), as GoodMem's REST docs show.
 """
@@ -19,6 +19,7 @@ import binascii
 import fnmatch
 import hashlib
 import json
+import re
 import time
 import uuid
 from typing import Any
@@ -47,7 +48,8 @@ class Refused(Exception):
 
 
 def _error(code: int, message: str) -> web.Response:
-    body = {"error": {"code": code, "status": _STATUS_NAMES.get(code, "UNKNOWN"), "message": message}}
+    status = _STATUS_NAMES.get(code, "UNKNOWN")
+    body = {"error": {"code": code, "status": status, "message": message}}
     return web.json_response(body, status=code)
 
 
@@ -180,8 +182,18 @@ async def _create_space(request: web.Request) -> web.Response:
     return web.json_response(_space_json(space))
 
 
+def _param(request: web.Request, name: str) -> str | None:
+    """A query parameter by its camelCase name or, as GoodMem also accepts, snake_case."""
+    snake = re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+    return request.query.get(name, request.query.get(snake))
+
+
+def _flag(request: web.Request, name: str) -> bool:
+    return (_param(request, name) or "false").lower() in ("true", "1")
+
+
 def _int_param(request: web.Request, name: str, default: int) -> int:
-    raw = request.query.get(name)
+    raw = _param(request, name)
     if raw is None:
         return default
     try:
@@ -190,21 +202,28 @@ def _int_param(request: web.Request, name: str, default: int) -> int:
         raise Refused(400, f"{name} must be an integer, got {raw!r}") from None
 
 
-async def _list_spaces(request: web.Request) -> web.Response:
-    pattern = request.query.get("nameFilter")
-    size = min(1000, max(1, _int_param(request, "maxResults", 50)))
-    token = request.query.get("nextToken")
+def _page(request: web.Request, total: int, largest: int) -> tuple[int, int, str | None]:
+    """``(offset, end, next token)`` from ``maxResults`` (50, clamped) and ``nextToken``."""
+    size = min(largest, max(1, _int_param(request, "maxResults", 50)))
+    token = _param(request, "nextToken")
     try:
         offset = int(base64.urlsafe_b64decode(token + "==").decode()) if token else 0
     except (ValueError, binascii.Error):
         raise Refused(400, "nextToken is not a token this server gave") from None
+    end = offset + size
+    following = base64.urlsafe_b64encode(str(end).encode()).decode().rstrip("=")
+    return offset, end, following if end < total else None
+
+
+async def _list_spaces(request: web.Request) -> web.Response:
+    pattern = _param(request, "nameFilter")
     spaces = request.app[STORE].goodmem.spaces()
     if pattern:
         spaces = [s for s in spaces if fnmatch.fnmatchcase(s.name, pattern)]
-    page = spaces[offset : offset + size]
-    body: dict[str, Any] = {"spaces": [_space_json(s) for s in page]}
-    if offset + size < len(spaces):
-        body["nextToken"] = base64.urlsafe_b64encode(str(offset + size).encode()).decode().rstrip("=")
+    offset, end, following = _page(request, len(spaces), 1000)
+    body: dict[str, Any] = {"spaces": [_space_json(s) for s in spaces[offset:end]]}
+    if following:
+        body["nextToken"] = following
     return web.json_response(body)
 
 
@@ -330,12 +349,29 @@ async def _batch_get(request: web.Request) -> web.Response:
     return web.json_response({"results": results})
 
 
+async def _list_memories(request: web.Request) -> web.Response:
+    space_id = request.match_info["space_id"]
+    if request.app[STORE].goodmem.space(space_id) is None:
+        raise Refused(404, f"space {space_id} not found")
+    memories = request.app[STORE].goodmem.memories(space_id)
+    offset, end, following = _page(request, len(memories), 500)
+    include = _flag(request, "includeContent")
+    shapes = [
+        _memory_json(m, status=_status(request, m), include_content=include)
+        for m in memories[offset:end]
+    ]
+    body: dict[str, Any] = {"memories": shapes}
+    if following:
+        body["nextToken"] = following
+    return web.json_response(body)
+
+
 async def _get_memory(request: web.Request) -> web.Response:
     memory_id = request.match_info["memory_id"]
     memory = request.app[STORE].goodmem.memory(memory_id)
     if memory is None:
         raise Refused(404, f"memory {memory_id} not found")
-    include = request.query.get("includeContent", "false").lower() == "true"
+    include = _flag(request, "includeContent")
     return web.json_response(
         _memory_json(memory, status=_status(request, memory), include_content=include)
     )
@@ -366,6 +402,7 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_post("/v1/spaces", _create_space)
     router.add_get("/v1/spaces/{space_id}", _get_space)
     router.add_delete("/v1/spaces/{space_id}", _delete_space)
+    router.add_get("/v1/spaces/{space_id}/memories", _list_memories)
     router.add_post("/v1/memories:batchCreate", _batch_create)
     router.add_post("/v1/memories:batchGet", _batch_get)
     router.add_get("/v1/memories/{memory_id}", _get_memory)
