@@ -128,6 +128,24 @@ async def test_messages_go_one_per_request_with_the_servers_fields(
     assert sandbox.metrics()["max_messages_per_request"] == 1
 
 
+@pytest.mark.parametrize(
+    ("zone", "create_time"),
+    [
+        ("+08:00", "2025-02-01T18:00:00+08:00"),
+        ("UTC-5", "2025-02-01T05:00:00-05:00"),
+        ("Asia/Tokyo", "2025-02-01T19:00:00+09:00"),
+        ("Nowhere/City", "2025-02-01T10:00:00+00:00"),
+        (None, "2025-02-01T10:00:00+00:00"),
+    ],
+)
+async def test_create_time_is_in_the_named_zone_or_utc(
+    sandbox: SandboxServer, http: aiohttp.ClientSession, zone: str | None, create_time: str
+) -> None:
+    conv = conversation(source_meta={"default_timezone": zone} if zone else {})
+    await target(sandbox, http).add(conv, one(conv, 0))
+    assert sandbox.store.evercore.messages("team")[0]["create_time"] == create_time
+
+
 async def test_personal_conversations_use_the_keys_id_part_as_group(
     sandbox: SandboxServer, http: aiohttp.ClientSession
 ) -> None:

@@ -11,7 +11,8 @@ one at a time and the sender waits for each background request before the next.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, tzinfo
+import re
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -30,6 +31,7 @@ _AUTH_HINT = "check --api-key (self-hosted EverCore servers usually need none)"
 _META_VERSION = "1.0.0"
 #: the biggest single-message body we send; one message travels alone whatever its size
 _MAX_REQUEST_BYTES = 1_000_000
+_OFFSET = re.compile(r"(?:UTC|GMT)?([+-])(\d{1,2}):?(\d{2})?", re.IGNORECASE)
 
 
 class EverCoreTarget:
@@ -202,10 +204,15 @@ def _message_body(conversation: Conversation, message: Message) -> dict[str, Any
 
 
 def _zone(meta: dict[str, Any]) -> tzinfo:
-    """The conversation's zone when the source names one the system knows, else UTC."""
+    """The conversation's zone when the source names one (IANA name or ``+08:00``), else UTC."""
     name = meta.get("default_timezone")
     if not isinstance(name, str) or not name.strip() or name.strip().upper() in {"UTC", "Z"}:
         return UTC
+    offset = _OFFSET.fullmatch(name.strip())
+    if offset:
+        sign, hours, minutes = offset.groups()
+        delta = timedelta(hours=int(hours), minutes=int(minutes or 0))
+        return timezone(-delta if sign == "-" else delta) if delta < timedelta(hours=24) else UTC
     try:
         return ZoneInfo(name.strip())
     except (ZoneInfoNotFoundError, ValueError):

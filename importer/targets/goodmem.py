@@ -258,9 +258,13 @@ class GoodMemTarget:
         self._check(answer, what)
         results = answer.body.get("results") if isinstance(answer.body, dict) else None
         results = results if isinstance(results, list) else []
+        by_id = {_result_id(r): r for r in results if _result_id(r)}
         retry, rejected = [], []
         for index, memory in enumerate(batch):
-            result = results[index] if index < len(results) else None
+            # results come in request order; one that names its memory is matched by id
+            result = by_id.get(memory.memory_id) or (
+                results[index] if index < len(results) else None
+            )
             if not isinstance(result, dict):
                 retry.append(f"no result for memory {memory.memory_id}")
                 continue
@@ -310,6 +314,15 @@ class GoodMemTarget:
     def _check(self, answer: Answer, what: str) -> None:
         if not 200 <= answer.status < 300:
             raise fail(answer, what, auth_hint=_AUTH_HINT)
+
+
+def _result_id(result: Any) -> str | None:
+    """The memory id a batch result names, if any (``memoryId``, or its ``memory``'s)."""
+    if not isinstance(result, dict):
+        return None
+    memory = result.get("memory")
+    named = result.get("memoryId") or (memory.get("memoryId") if isinstance(memory, dict) else None)
+    return str(named) if named else None
 
 
 def _item_reason(error: Any, memory: PlannedMemory) -> str:
