@@ -1,10 +1,11 @@
 """Benchmarks: import throughput against the sandbox (and against the seed-002 reference importer),
-checkpoint cost per acknowledgement, and ``--validate-only`` speed and memory on big exports.
+ledger cost per acknowledgement and memory by size, and ``--validate-only`` speed and memory on
+big exports.
 
     python benchmarks/bench.py [import] [--conversations 64] [--messages 600] [--concurrency 16]
         [--chunk-size 100] [--latency-ms 100] [--task-delay-ms 200] [--reference-poll 2.0]
         [--reference-conversations 2] [--lanes N] [--json]
-    python benchmarks/bench.py checkpoint --conversations 10 10000 [--acks 20000] [--writers 16]
+    python benchmarks/bench.py ledger [--sizes 1000 100000 1000000 10000000] [--acks 2000]
     python benchmarks/bench.py validate --discord 300000 --slack 200000
 
 The sandbox server and our importer each run in their own process (no GIL shared with the
@@ -487,97 +488,99 @@ def bench_import(args: argparse.Namespace) -> int:
     return 1 if result["problems"] else 0
 
 
-# -- checkpoint cost per acknowledgement ----------------------------------------------------------
+# -- ledger: cost per acknowledgement and memory, from a thousand to ten million messages ------------
 
 
-async def _checkpoint_case(
-    directory: Path, conversations: int, acks: int, writers: int
-) -> dict[str, Any]:
-    """``acks`` records from ``writers`` concurrent lanes into a store holding ``conversations``."""
-    from importer.checkpoint import CheckpointStore, ConversationState, Cursor
+async def _ledger_case(directory: Path, size: int, acks: int, writers: int) -> dict[str, Any]:
+    """A ledger already holding ``size`` acknowledged messages (conversations of 100 messages, at
+    most 100,000 of them), then ``acks`` chunk acknowledgements of 50 new messages from
+    ``writers`` lanes at once, each preceded by the intent record and a lookup of the chunk's
+    ids, as a lane does."""
+    from importer.ledger import Ledger
 
-    keys = [f"group:bench-{i:06d}" for i in range(conversations)]
-
-    def state(n: int) -> ConversationState:  # what the pipeline records after a chunk
-        cursor = Cursor(timestamp=_START_MS + n, ids=(f"m-{n:08d}",))
-        origin = f"/exports/{n % conversations}.json"
-        return ConversationState(origin=origin, acked=n, cursor=cursor, group_ready=True)
-
-    def store() -> CheckpointStore:
-        job = {"inputs": ["/exports"], "target": "bench"}
-        return CheckpointStore(directory, f"bench-{conversations}-{writers}", job=job)
-
-    first = store().open(restart=True)  # a job that has seen every conversation once
-    await asyncio.gather(*(first.record(key, state(1)) for key in keys))
-    await first.close()
-
-    counts = {"fsync": 0, "fold": 0}
-    real_fsync, real_replace = os.fsync, os.replace
-
-    def counting_fsync(fd: Any) -> None:
-        counts["fsync"] += 1
-        real_fsync(fd)
-
-    def counting_replace(src: Any, dst: Any, **options: Any) -> None:
-        counts["fold"] += Path(dst).suffix == ".json"  # the snapshot (the journal is .jsonl)
-        real_replace(src, dst, **options)
-
+    conversations = max(1, min(size // 100, 100_000))
+    per_conversation = size // conversations
+    ledger = Ledger(directory, f"everos:bench-{size}").open()
+    filled = time.perf_counter()
+    batch: list[tuple[int, int]] = []
+    for c in range(conversations):
+        key = f"group:bench-{c:06d}"
+        for start in range(0, per_conversation, 20_000):
+            batch = [(c * 10**9 + m, m) for m in range(start, min(start + 20_000, per_conversation))]
+            await ledger.acknowledge(key, batch, _START_MS)
+    fill_seconds = time.perf_counter() - filled
+    rss_before = _rss_mb()
+    rng = random.Random(size)
     latencies: list[float] = []
-    os.fsync, os.replace = counting_fsync, counting_replace  # counted, still done
-    try:
-        opened = time.perf_counter()
-        resumed = store().open()  # load and fold, as the next run of the job does
-        open_seconds = time.perf_counter() - opened
+    lookups: list[float] = []
 
-        async def writer(w: int) -> None:
-            for n in range(w, acks, writers):
-                started = time.perf_counter()
-                await resumed.record(keys[n % conversations], state(n + 2))
-                latencies.append(time.perf_counter() - started)
+    async def lane(w: int) -> None:
+        for n in range(w, acks, writers):
+            c = rng.randrange(conversations)
+            key = f"group:bench-{c:06d}"
+            base = c * 10**9 + per_conversation + n * 50
+            entries = [(base + i, i) for i in range(50)]
+            asked = time.perf_counter()
+            await ledger.known(key, [hid for hid, _ in entries])
+            lookups.append(time.perf_counter() - asked)
+            started = time.perf_counter()
+            await ledger.begin(key, first_id="a", last_id="b", max_ts=_START_MS, entries=entries)
+            await ledger.acknowledge(key, entries, _START_MS)
+            latencies.append(time.perf_counter() - started)
 
-        counts.update(fsync=0, fold=0)
-        wall, cpu = time.perf_counter(), time.process_time()
-        await asyncio.gather(*(writer(w) for w in range(writers)))
-        await resumed.flush()
-        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-        measured = dict(counts)
-        await resumed.close()
-    finally:
-        os.fsync, os.replace = real_fsync, real_replace
+    wall, cpu = time.perf_counter(), time.process_time()
+    await asyncio.gather(*(lane(w) for w in range(writers)))
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    await ledger.close()
     return {
+        "acknowledged": conversations * per_conversation,
         "conversations": conversations,
         "writers": writers,
-        "acks": acks,
-        "us_per_ack": round(wall / acks * 1e6, 1),
-        "cpu_us_per_ack": round(cpu / acks * 1e6, 1),
-        "fsyncs": measured["fsync"],
-        "fsyncs_per_ack": round(measured["fsync"] / acks, 3),
-        "folds": measured["fold"],
-        "record_p50_ms": round(percentile(latencies, 50) * 1000, 2),
-        "record_p99_ms": round(percentile(latencies, 99) * 1000, 2),
-        "record_max_ms": round(max(latencies) * 1000, 1),
-        "open_ms": round(open_seconds * 1000, 1),
-        "snapshot_kb": round(resumed.path.stat().st_size / 1024, 1),
+        "chunk_acks": acks,
+        "us_per_chunk_ack": round(wall / acks * 1e6, 1),
+        "us_per_message": round(wall / (acks * 50) * 1e6, 2),
+        "cpu_us_per_chunk_ack": round(cpu / acks * 1e6, 1),
+        "ack_p50_ms": round(percentile(latencies, 50) * 1000, 2),
+        "ack_p99_ms": round(percentile(latencies, 99) * 1000, 2),
+        "lookup_us_per_id": round(percentile(lookups, 50) / 50 * 1e6, 2),
+        "rss_mb_before": rss_before,
+        "rss_mb_after": _rss_mb(),
+        "fill_s": round(fill_seconds, 1),
+        "ledger_mb": round(ledger.path.stat().st_size / 2**20, 1),
     }
 
 
-def bench_checkpoint(args: argparse.Namespace) -> int:
+def _rss_mb() -> float:
+    """The process's resident memory now (not its peak: filling the ledger is not measured)."""
+    with open("/proc/self/statm") as f:
+        pages = int(f.read().split()[1])
+    return round(pages * os.sysconf("SC_PAGE_SIZE") / 2**20, 1)
+
+
+def bench_ledger(args: argparse.Namespace) -> int:
+    results = []
     with _workdir(args.workdir) as work:
-        asyncio.run(_checkpoint_case(work, 10, 2000, 4))  # warm-up (imports, first fold): not shown
-        results = [
-            asyncio.run(_checkpoint_case(work, n, args.acks, w))
-            for w in args.writers
-            for n in args.conversations
-        ]
+        for size in args.sizes:
+            # each size in its own process, so that its memory is its own
+            config = {"dir": str(work / f"ledger-{size}"), "size": size, "acks": args.acks,
+                      "writers": args.writers}
+            done = subprocess.run(
+                [sys.executable, __file__, "_ledger_child", json.dumps(config)],
+                capture_output=True, text=True, timeout=args.timeout, check=True,
+            )
+            results.append(json.loads(done.stdout))
     if args.json:
         print(json.dumps(results, indent=2))
         return 0
-    print(f"CheckpointStore.record, {args.acks:,} acknowledgements per row ({work.parent}):")
+    print(f"Ledger, {args.acks:,} chunk acknowledgements (50 messages each, intent + lookup + ack) "
+          f"from {args.writers} lanes, after filling it with N acknowledged messages:")
     columns = [
-        ("conversations", "conversations"), ("lanes", "writers"), ("us/ack", "us_per_ack"),
-        ("CPU us/ack", "cpu_us_per_ack"), ("fsyncs/ack", "fsyncs_per_ack"), ("folds", "folds"),
-        ("p50 ms", "record_p50_ms"), ("p99 ms", "record_p99_ms"), ("max ms", "record_max_ms"),
-        ("open ms", "open_ms"), ("snapshot KB", "snapshot_kb"),
+        ("N acked", "acknowledged"), ("conversations", "conversations"),
+        ("us/chunk", "us_per_chunk_ack"), ("us/message", "us_per_message"),
+        ("CPU us/chunk", "cpu_us_per_chunk_ack"), ("p50 ms", "ack_p50_ms"),
+        ("p99 ms", "ack_p99_ms"), ("lookup us/id", "lookup_us_per_id"),
+        ("RSS MB before", "rss_mb_before"), ("RSS MB after", "rss_mb_after"),
+        ("ledger MB", "ledger_mb"), ("fill s", "fill_s"),
     ]  # fmt: skip
     print("  " + "  ".join(title.rjust(13) for title, _ in columns))
     for r in results:
@@ -668,11 +671,12 @@ def _parser() -> argparse.ArgumentParser:
                      "the number; 0 skips it)")  # fmt: skip
     imp.add_argument("--lanes", type=int, default=None, help="ImportSettings.lanes")
     imp.set_defaults(func=bench_import)
-    cp = sub.add_parser("checkpoint", help="cost of CheckpointStore.record per acknowledgement")
-    cp.add_argument("--conversations", type=int, nargs="+", default=[10, 10_000])
-    cp.add_argument("--acks", type=int, default=20_000)
-    cp.add_argument("--writers", type=int, nargs="+", default=[16], help="lanes acking at once")
-    cp.set_defaults(func=bench_checkpoint)
+    cp = sub.add_parser("ledger", help="ledger cost per acknowledgement and memory by size")
+    cp.add_argument("--sizes", type=int, nargs="+", default=[1_000, 100_000, 1_000_000, 10_000_000],
+                    help="acknowledged messages already in the ledger")
+    cp.add_argument("--acks", type=int, default=2_000, help="chunk acknowledgements measured")
+    cp.add_argument("--writers", type=int, default=16, help="lanes acking at once")
+    cp.set_defaults(func=bench_ledger)
     val = sub.add_parser("validate", help="--validate-only on big generated exports")
     val.add_argument("--discord", type=int, default=300_000, help="messages in one file (0: skip)")
     val.add_argument("--slack", type=int, default=200_000, help="messages in a zip (0: skip)")
@@ -689,7 +693,12 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["_child"]:  # our importer in its own process (run_ours)
         _child_import(json.loads(argv[1]))
         return 0
-    if not argv or argv[0] not in ("import", "checkpoint", "validate", "-h", "--help"):
+    if argv[:1] == ["_ledger_child"]:  # one ledger size in its own process (bench_ledger)
+        c = json.loads(argv[1])
+        print(json.dumps(asyncio.run(_ledger_case(Path(c["dir"]), c["size"], c["acks"],
+                                                  c["writers"]))))
+        return 0
+    if not argv or argv[0] not in ("import", "ledger", "validate", "-h", "--help"):
         argv.insert(0, "import")
     args = _parser().parse_args(argv)
     return int(args.func(args))

@@ -20,6 +20,7 @@ __all__ = [
     "DERIVED_ID_PREFIX",
     "EPOCH",
     "MS_THRESHOLD",
+    "SNIPPET_CHARS",
     "IdDeriver",
     "content_field",
     "epoch_to_millis",
@@ -31,6 +32,7 @@ __all__ = [
     "resolve_timezone",
     "show",
     "slug",
+    "snippet",
     "to_millis",
 ]
 
@@ -69,6 +71,24 @@ def show(value: object, limit: int = 40) -> str:
     text = repr(value) if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
     text = text.replace("\n", " ")
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+#: how much of a message a reply marker quotes
+SNIPPET_CHARS = 40
+
+
+def snippet(text: str, limit: int = SNIPPET_CHARS) -> str:
+    """A reply marker's quote of ``text``: its first words on one line, at most ``limit`` long.
+
+    The cut falls after a whole word and an ellipsis says something was left out.
+    """
+    flat = " ".join(text[: limit * 4].split())  # bounded work however long the parent is
+    if len(flat) <= limit:
+        return flat if len(text) <= limit * 4 else flat + "…"
+    cut = flat[:limit]
+    if flat[limit] != " " and " " in cut:
+        cut = cut.rsplit(" ", 1)[0]  # end on a whole word
+    return cut.rstrip(" ,.;:") + "…"
 
 
 def to_millis(moment: datetime) -> int:

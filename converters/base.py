@@ -64,12 +64,19 @@ class Converter(ABC):
 
     Subclasses set ``name`` and ``description`` and implement ``detect`` and ``conversations``;
     ``transform`` may drop or rewrite single messages. ``read`` is the sealed engine the
-    pipeline calls: it applies ``transform``, sorts stably by timestamp, makes message ids unique
-    and checks what every target needs, so a conversation with errors never reaches a server.
+    pipeline calls: it applies ``transform``, sorts stably by timestamp, drops exact repeats of a
+    message, makes message ids unique and checks what every target needs, so a conversation with
+    errors never reaches a server.
     """
 
     name: ClassVar[str]
     description: ClassVar[str] = ""
+    #: exports of this format list some messages twice as a matter of course (Slack lists a
+    #: thread reply sent to the channel in both places): their exact repeats go without a warning
+    repeats_expected: ClassVar[bool] = False
+    #: an input of this format can be a folder read as a whole (not a folder of input files), so
+    #: a folder forced with ``--source`` is handed over to say what it lacks
+    reads_folders: ClassVar[bool] = False
 
     def __init__(self, options: ConvertOptions | None = None) -> None:
         self.options = options or ConvertOptions()
@@ -169,8 +176,7 @@ class Converter(ABC):
         if not in_order:
             self.warning(origin, None, "timestamps out of order; sorted chronologically")
             messages.sort(key=lambda m: m.timestamp)  # stable: equal timestamps keep file order
-        seen: dict[str, int] = {}
-        for i, message in enumerate(messages):
+        for message in messages:
             # positions change when sorting: name messages by id, which the user can search for
             where = f"message id {message.message_id}"
             if message.message_id.startswith(RESERVED_ID_PREFIX):
@@ -179,17 +185,53 @@ class Converter(ABC):
                 self.error(origin, where, "field 'content' is empty")
             if conversation.kind == "group" and not message.sender_id:
                 self.error(origin, where, "field 'sender' is missing")
-            count = seen.get(message.message_id, 0) + 1
-            seen[message.message_id] = count
-            if count > 1:
-                new_id = f"{message.message_id}~{count}"
-                self.warning(
-                    origin,
-                    where,
-                    f"message_id repeated (occurrence {count}); both are kept, this one as {new_id}",
-                )
-                messages[i] = message.model_copy(update={"message_id": new_id})
+        messages = self._unique_ids(messages, origin)
         return conversation.model_copy(update={"messages": messages})
+
+    def _unique_ids(self, messages: list[Message], origin: str) -> list[Message]:
+        """Drop exact repeats of a message; give a repeated id that says something else a suffix.
+
+        An export that lists one message twice (same id, time, sender and text) would store it
+        twice; two different messages under one id must both arrive, so the later one becomes
+        ``id~2`` (``~3`` …), numbered by the distinct messages seen under that id.
+        """
+        first: dict[str, Message] = {}
+        #: id -> the distinct messages seen under it, for ids that repeat
+        variants: dict[str, list[Message]] = {}
+        kept: list[Message] = []
+        dropped: list[str] = []
+        for message in messages:
+            earlier = first.get(message.message_id)
+            if earlier is None:
+                first[message.message_id] = message
+                kept.append(message)
+                continue
+            seen = variants.setdefault(message.message_id, [earlier])
+            if any(_same(message, other) for other in seen):
+                dropped.append(message.message_id)
+                continue
+            seen.append(message)
+            new_id = f"{message.message_id}~{len(seen)}"
+            self.warning(
+                origin,
+                f"message id {message.message_id}",
+                f"message_id repeated (occurrence {len(seen)}); both are kept, this one as {new_id}",
+            )
+            kept.append(message.model_copy(update={"message_id": new_id}))
+        if dropped and not self.repeats_expected:
+            repeats = "1 exact repeat" if len(dropped) == 1 else f"{len(dropped)} exact repeats"
+            self.warning(
+                origin,
+                None,
+                f"{repeats} of a message (same id, time, sender and text) dropped,"
+                f" e.g. message id {dropped[0]}",
+            )
+        return kept
+
+
+def _same(a: Message, b: Message) -> bool:
+    """Whether ``a`` is an exact repeat of ``b``, as far as anyone reading them can tell."""
+    return (a.timestamp, a.sender_id, a.content) == (b.timestamp, b.sender_id, b.content)
 
 
 def peek_json(path: Path, size: int = 65536) -> str | None:
@@ -226,4 +268,3 @@ def load_json(path: Path) -> Any:
         )
         reason = "truncated JSON (the file ends too early)" if cut else f"invalid JSON ({exc.msg})"
         raise InputError(str(path), reason, where=where) from exc
-

@@ -53,7 +53,8 @@ _HEAD_KEYS = tuple(
 _SPEECH_TYPES = frozenset(
     {"Default", "Reply", "ChatInputCommand", "ContextMenuCommand", "0", "19", "20", "23"}
 )
-_REPLY_TYPES = frozenset({"Reply", "19"})
+#: ``reference.type`` of a forward (DCE writes the kind's name; a number in case it is unknown)
+_FORWARD_KINDS = frozenset({"Forward", "1"})
 _KNOWN_SYSTEM_TYPES = frozenset(
     {
         "RecipientAdd",
@@ -156,6 +157,8 @@ class _ChannelReader:
         self.by_id: dict[str, Message] = {}
         #: text of replies before their marker: a reply to a reply quotes words, not the marker
         self.reply_text: dict[str, str] = {}
+        #: id -> author of messages left out (system events, nothing to say), for replies to them
+        self.left_out: dict[str, str] = {}
         #: author id -> (id, display name) shared by all their messages
         self.senders: dict[str, tuple[str, str]] = {}
         self.participants: dict[str, str] = {}
@@ -183,6 +186,7 @@ class _ChannelReader:
         system = kind not in _SPEECH_TYPES
         if system and not self.include_system:
             self.skipped += 1
+            self._left_out(raw)
             if kind not in _KNOWN_SYSTEM_TYPES and not kind.isdigit():
                 self.unknown_types.add(kind)
             return
@@ -198,15 +202,15 @@ class _ChannelReader:
             if sender is None:
                 self.converter.error(path, where, "field 'author.id' is missing")
             return
-        content = raw.get("content")
-        content = content if isinstance(content, str) and content.strip() else _stand_in(raw)
-        if not content:
-            content = f"[{kind}]" if system else ""
+        content = _content(raw) or (f"[{kind}]" if system else "")
         if not content:
             self.skipped += 1
             self.textless += 1
+            self._left_out(raw)
             return
-        reply_to = self._reply_target(raw) if kind in _REPLY_TYPES else None
+        # a reply is any message of speech that references a message (older exports and
+        # some clients give replies type Default); a pin or thread start references one too
+        reply_to = None if system else self._reply_target(raw)
         if reply_to is not None:
             self.reply_text[message_id] = content
             content = self._marked(reply_to, content)
@@ -242,15 +246,28 @@ class _ChannelReader:
         reference = raw.get("reference")
         if not isinstance(reference, dict) or not reference.get("messageId"):
             return None
+        if str(reference.get("type") or "") in _FORWARD_KINDS:
+            return None  # a forward carries its own copy of the message, it answers nothing
         channel = reference.get("channelId")
         if channel and str(channel) != self.channel_id:
             return None  # a message elsewhere: its id would mean nothing in this conversation
         return str(reference["messageId"])
 
+    def _left_out(self, raw: dict[str, Any]) -> None:
+        """Remember who wrote a message left out, for replies to it."""
+        author = raw.get("author")
+        if raw.get("id") and isinstance(author, dict):
+            name = author.get("nickname") or author.get("name") or author.get("id")
+            self.left_out[str(raw["id"])] = str(name or "someone")
+
     def _marked(self, reply_to: str, content: str) -> str:
         target = self.by_id.get(reply_to)
         if target is None:
-            return content  # deleted or outside the export: reply_to still says what it answers
+            author = self.left_out.get(reply_to)
+            if author is not None:
+                return f"[reply to {author}] {content}"
+            # deleted, or before the exported range: reply_to still says what it answers
+            return f"[reply to a deleted message] {content}"
         quoted = snippet(self.reply_text.get(reply_to, target.content))
         return f'[reply to {target.sender_name}: "{quoted}"] {content}'
 
@@ -275,25 +292,53 @@ class _ChannelReader:
         )
 
 
-def _stand_in(raw: dict[str, Any]) -> str:
-    """Text for a message without content: its attachments, stickers and embeds."""
-    lines: list[str] = []
+def _content(raw: dict[str, Any]) -> str:
+    """The text of a message, then what it carries: files, stickers, a forwarded message.
+
+    Embeds stand in only for a message without text: next to text they are mostly previews
+    of the links in it.
+    """
+    text = raw.get("content")
+    text = text if isinstance(text, str) and text.strip() else ""
+    lines = [text] if text else []
+    lines.extend(_media(raw))
+    if not text:
+        lines.extend(_embeds(raw))
+    forwarded = raw.get("forwardedMessage")
+    if isinstance(forwarded, dict):
+        lines.extend(_forwarded(forwarded))
+    return "\n".join(lines)
+
+
+def _media(raw: dict[str, Any]) -> Iterator[str]:
     for attachment in _objects(raw.get("attachments")):
         name = attachment.get("fileName") or attachment_name(str(attachment.get("url") or ""))
         if name:
-            lines.append(f"[attachment: {name}]")
+            yield f"[attachment: {name}]"
     for sticker in _objects(raw.get("stickers")):
-        lines.append(f"[sticker: {sticker.get('name') or 'sticker'}]")
+        yield f"[sticker: {sticker.get('name') or 'sticker'}]"
+
+
+def _embeds(raw: dict[str, Any]) -> Iterator[str]:
     for embed in _objects(raw.get("embeds")):
         title = str(embed.get("title") or "").strip()
         description = str(embed.get("description") or "").strip()
         if title:
-            lines.append(f"[embed: {title}] {description}".rstrip())
+            yield f"[embed: {title}] {description}".rstrip()
         elif description:
-            lines.append(f"[embed] {description}")
+            yield f"[embed] {description}"
         elif embed.get("url"):
-            lines.append(f"[embed: {embed['url']}]")
-    return "\n".join(lines)
+            yield f"[embed: {embed['url']}]"
+
+
+def _forwarded(forwarded: dict[str, Any]) -> Iterator[str]:
+    """A forwarded message (newer exports copy it into ``forwardedMessage``), marked as such."""
+    text = forwarded.get("content")
+    text = text.strip() if isinstance(text, str) else ""
+    rest = list(_media(forwarded)) + ([] if text else list(_embeds(forwarded)))
+    if text or rest:
+        yield f"[forwarded message] {text}".rstrip()
+        yield from rest
 
 
 def _objects(value: Any) -> Iterator[dict[str, Any]]:

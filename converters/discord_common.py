@@ -11,6 +11,7 @@ from urllib.parse import unquote, urlsplit
 import ijson  # type: ignore[import-untyped]  # ships no type information
 import structlog
 
+from converters._common import snippet
 from importer.models import Message
 
 __all__ = [
@@ -123,9 +124,3 @@ def attachment_name(url: str) -> str:
     path = urlsplit(url).path if "://" in url else url
     name = path.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
     return unquote(name) or url
-
-
-def snippet(text: str, limit: int = 40) -> str:
-    """The first line of ``text``, cut to ``limit`` characters, for a reply marker."""
-    line = text.strip().split("\n", 1)[0].strip()
-    return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"

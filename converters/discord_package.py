@@ -147,6 +147,7 @@ class DiscordPackageConverter(Converter):
 
     name = "discord-package"
     description = "Discord data package (directory or .zip with messages/index.json)"
+    reads_folders = True
 
     @classmethod
     def detect(cls, path: Path) -> bool:
@@ -303,8 +304,9 @@ class _Rows:
                 self.origin, place, f"field 'Timestamp' is not a date: {raw_time!r}"
             )
             return
-        content = contents if isinstance(contents, str) and contents.strip() else ""
-        content = content or _attachments_text(attachments)
+        text = contents if isinstance(contents, str) and contents.strip() else ""
+        # the files go after the text, as they do for a message without text
+        content = "\n".join(part for part in (text, _attachments_text(attachments)) if part)
         if not content:
             self.textless += 1
             return

@@ -85,6 +85,8 @@ class SlackConverter(Converter):
 
     name = "slack"
     description = "Slack workspace export (.zip or unpacked folder)"
+    repeats_expected = True  # a reply sent to the channel too is listed twice
+    reads_folders = True
 
     @classmethod
     def detect(cls, path: Path) -> bool:
@@ -96,13 +98,36 @@ class SlackConverter(Converter):
                 self.warning(place, None, message)
             lists = {kind: _load_list(export, file) for kind, file in _LISTS}
             users = _load_list(export, "users.json") or _load_list(export, "org_users.json")
+            if not export.folders:
+                raise _not_an_export(export, bool(users or any(lists.values())))
             renderer = SlackRenderer.from_lists(
-                users, chain(lists["channel"], lists["private"], lists["mpim"])
+                users,
+                chain(lists["channel"], lists["private"], lists["mpim"]),
+                bots=self._optional_list(export, "bots.json", "bots"),
+                integrations=self._optional_list(export, "integration_logs.json", "logs"),
             )
             for spec in self._specs(export, lists):
                 conversation = self._conversation(export, spec, renderer)
                 if conversation is not None:
                     yield conversation
+
+    def _optional_list(self, export: SlackExport, name: str, key: str) -> list[Any]:
+        """A list only used to name bots: a broken one is a warning, not a stopped import.
+
+        The API's own shape (``{"ok": true, "<key>": [...]}``) is taken too.
+        """
+        try:
+            data = export.load(name)
+        except InputError as exc:
+            self.warning(exc.path, exc.where, f"{exc.reason}; bots may be named by their id")
+            return []
+        if isinstance(data, dict) and isinstance(data.get(key), list):
+            data = data[key]
+        if data is None or isinstance(data, list):
+            return data or []
+        found = type(data).__name__
+        self.warning(export.origin(name), None, f"expected a list, found {found}; ignored")
+        return []
 
     # -- which conversations ---------------------------------------------------------------
 
@@ -173,6 +198,18 @@ class SlackConverter(Converter):
             messages=messages,
             skipped=assembler.skipped,
         )
+
+
+def _not_an_export(export: SlackExport, has_lists: bool) -> InputError:
+    """Why ``export`` holds nothing to import, naming what a Slack export has and it lacks."""
+    days = "no channel folders with day files (<channel>/YYYY-MM-DD.json)"
+    if has_lists:
+        return InputError(str(export.path), f"Slack export without messages: {days}")
+    return InputError(
+        str(export.path),
+        f"not a Slack export: no channels.json or users.json at the top, and {days};"
+        " give the export's .zip or the folder it unpacks to",
+    )
 
 
 def _load_list(export: SlackExport, name: str) -> list[Any]:

@@ -177,7 +177,10 @@ class _ZipExport(SlackExport):
         try:
             self._zip = zipfile.ZipFile(path)
         except (OSError, zipfile.BadZipFile) as exc:
-            raise InputError(str(path), f"cannot open zip: {exc}") from exc
+            if path.suffix.lower() == ".zip":
+                raise InputError(str(path), f"cannot open zip: {exc}") from exc
+            reason = "not a Slack export: give the export's .zip or the folder it unpacks to"
+            raise InputError(str(path), reason) from exc
         try:
             self._index(self._zip.infolist())
         except BaseException:

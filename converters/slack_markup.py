@@ -1,4 +1,4 @@
-"""Turns Slack markup, rich-text blocks, attachments and file shares into text a person can read.
+"""Turns Slack markup, blocks, attachments and file shares into text a person can read.
 
 Slack escapes ``&``, ``<`` and ``>`` in message text and writes mentions and links as
 ``<…>`` tokens, so every ``<`` in a text is a token and entities are decoded only after the
@@ -8,49 +8,27 @@ people read them fine and stripping them would mangle names like ``snake_case``.
 
 from __future__ import annotations
 
-import html
 import re
 import sys
-from collections.abc import Iterable, Iterator, Mapping
-from datetime import UTC, datetime
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-__all__ = ["SlackRenderer", "person_name"]
+from converters.slack_blocks import (
+    PLACEHOLDERS,
+    BlockRenderer,
+    as_str,
+    date_text,
+    decode_entities,
+    dicts,
+    link_text,
+)
+
+__all__ = ["SlackRenderer", "bot_name_fallback", "person_name"]
 
 _TOKEN = re.compile(r"<([^<>]*)>")
-#: entities need their ';' here: html.unescape alone would turn "?a=1&copy=2" into "?a=1©=2"
-_ENTITY = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
 _BROADCASTS = frozenset({"here", "channel", "everyone", "group"})
 #: users that post in exports without being listed in users.json
 _BUILTIN_USERS = {"USLACKBOT": "Slackbot"}
-
-
-def _str(value: object) -> str:
-    return value if isinstance(value, str) else ""
-
-
-def _dicts(value: object) -> Iterator[Mapping[str, Any]]:
-    if isinstance(value, list):
-        for item in value:
-            if isinstance(item, dict):
-                yield item
-
-
-def _unescape(match: re.Match[str]) -> str:
-    return html.unescape(match.group(0))
-
-
-def _decode(text: str) -> str:
-    # integrations often escape twice (GitHub's "&amp;lt;"): decode until nothing changes; a
-    # literal "&lt;" someone typed becomes "<", which reads the same
-    for _ in range(3):
-        if "&" not in text:
-            break
-        decoded = _ENTITY.sub(_unescape, text)
-        if decoded == text:
-            break
-        text = decoded
-    return text
 
 
 def person_name(record: object) -> str:
@@ -71,43 +49,7 @@ def person_name(record: object) -> str:
     return ""
 
 
-def _link(url: str, label: str) -> str:
-    """``label (url)``, or just one of them when the other adds nothing."""
-    url = _decode(url)
-    label = label.strip()
-    if not label or label == url:
-        return url
-    if not url:
-        return label
-    if url.startswith("mailto:") and label == url[7:]:
-        return label
-    if url.partition("://")[2].rstrip("/") == label.rstrip("/"):
-        return url
-    return f"{label} ({url})"
-
-
-def _emoji(element: Mapping[str, Any]) -> str:
-    code = _str(element.get("unicode"))
-    if code:
-        try:
-            return "".join(chr(int(part, 16)) for part in code.split("-"))
-        except (ValueError, OverflowError):
-            pass
-    name = _str(element.get("name"))
-    return f":{name}:" if name else ""
-
-
-def _date(keyword: str) -> str:
-    """``date^1392734382^{date_num}`` without its fallback label: the moment in UTC."""
-    parts = keyword.split("^")
-    try:
-        moment = datetime.fromtimestamp(int(parts[1]), UTC)
-    except (IndexError, ValueError, OverflowError, OSError):
-        return keyword
-    return moment.strftime("%Y-%m-%d %H:%M UTC")
-
-
-class SlackRenderer:
+class SlackRenderer(BlockRenderer):
     """Renders messages of one export; knows its user, bot and channel names.
 
     ``users`` grows while reading: a user missing from users.json (deleted, from another
@@ -119,17 +61,35 @@ class SlackRenderer:
         users: Mapping[str, str] | None = None,
         channels: Mapping[str, str] | None = None,
         bots: Mapping[str, str] | None = None,
+        apps: Mapping[str, str] | None = None,
     ) -> None:
         self.users: dict[str, str] = {**_BUILTIN_USERS, **(users or {})}
         self.channels: dict[str, str] = dict(channels or {})
+        #: bot id (``B…``) -> name; grows with the ``bot_add`` messages read
         self.bots: dict[str, str] = dict(bots or {})
+        #: app or service id (integration_logs.json) -> the app's name
+        self.apps: dict[str, str] = dict(apps or {})
         self._senders: dict[str, tuple[str, str]] = {}
 
     @classmethod
-    def from_lists(cls, users: Iterable[object], channels: Iterable[object]) -> SlackRenderer:
-        """Build from the entries of users.json and of the channel lists (malformed ones skipped)."""
+    def from_lists(
+        cls,
+        users: Iterable[object],
+        channels: Iterable[object],
+        *,
+        bots: Iterable[object] = (),
+        integrations: Iterable[object] = (),
+    ) -> SlackRenderer:
+        """Build from the entries of an export's lists; malformed entries are skipped.
+
+        ``users.json`` and the channel lists always; ``bots.json`` (some exports have one) and
+        ``integration_logs.json`` name bots that post without a name of their own.
+        """
         people: dict[str, str] = {}
-        bots: dict[str, str] = {}
+        bot_names: dict[str, str] = {}
+        for bot in bots:  # bots.info objects: {id, name, app_id, deleted, …}
+            if isinstance(bot, dict) and isinstance(bot.get("id"), str) and as_str(bot.get("name")):
+                bot_names[bot["id"]] = as_str(bot["name"]).strip()
         for user in users:
             name = person_name(user)
             if not name or not isinstance(user, dict) or not isinstance(user.get("id"), str):
@@ -137,7 +97,7 @@ class SlackRenderer:
             people[user["id"]] = name
             profile = user.get("profile")
             if isinstance(profile, dict) and isinstance(profile.get("bot_id"), str):
-                bots[profile["bot_id"]] = name
+                bot_names[profile["bot_id"]] = name
         names = {
             item["id"]: item["name"]
             for item in channels
@@ -145,7 +105,7 @@ class SlackRenderer:
             and isinstance(item.get("id"), str)
             and isinstance(item.get("name"), str)
         }
-        return cls(people, names, bots)
+        return cls(people, names, bot_names, _app_names(integrations))
 
     # -- names -------------------------------------------------------------------------------
 
@@ -159,6 +119,9 @@ class SlackRenderer:
         id string instead of holding its own copy from the JSON.
         """
         user = raw.get("user")
+        comment = raw.get("comment")
+        if not user and raw.get("subtype") == "file_comment" and isinstance(comment, dict):
+            user = comment.get("user")  # a legacy file comment names its author only here
         if isinstance(user, str) and user:
             known = self._senders.get(user)
             if known is not None:
@@ -175,14 +138,42 @@ class SlackRenderer:
         bot_id = sys.intern(bot) if isinstance(bot, str) and bot else None
         name = sys.intern(self._bot_name(raw, bot_id))
         if bot_id:
-            return bot_id, name or bot_id
+            return bot_id, name or bot_name_fallback(bot_id)
         return (name, name) if name else ("unknown", "Unknown")
 
     def _bot_name(self, raw: Mapping[str, Any], bot_id: str | None) -> str:
+        """The name a bot posts under, or "" when the export does not say.
+
+        Its own (``username``, ``bot_profile``) first, else what the export says elsewhere
+        about its bot id or app: users, bots, ``bot_add`` links, the integration log.
+        """
         profile = raw.get("bot_profile")
-        profile_name = _str(profile.get("name")) if isinstance(profile, dict) else ""
-        known = self.bots.get(bot_id, "") if bot_id else ""
-        return (_str(raw.get("username")) or profile_name or known).strip()
+        profile = profile if isinstance(profile, dict) else {}
+        named = as_str(raw.get("username")).strip() or as_str(profile.get("name")).strip()
+        if named:
+            return named
+        if bot_id and bot_id in self.bots:
+            return self.bots[bot_id]
+        for app in (raw.get("app_id"), profile.get("app_id"), bot_id):
+            if isinstance(app, str) and app in self.apps:
+                return self.apps[app]
+        return ""
+
+    def bot_name(self, bot_id: str) -> str:
+        """The name known for ``bot_id`` now (after more ``bot_add`` messages were read)."""
+        return self.bots.get(bot_id) or self.apps.get(bot_id) or bot_name_fallback(bot_id)
+
+    def learn_bot(self, raw: Mapping[str, Any]) -> None:
+        """Take a bot's name from a ``bot_add`` message: the label of its link to the bot."""
+        bot_id = raw.get("bot_id")
+        if not isinstance(bot_id, str) or not bot_id or bot_id in self.bots:
+            return
+        for markup in (as_str(raw.get("bot_link")), as_str(raw.get("text"))):
+            for token in _TOKEN.finditer(markup):
+                target, _, label = token.group(1).partition("|")
+                if label.strip() and target.rstrip("/").endswith(bot_id):
+                    self.bots[bot_id] = decode_entities(label.strip())
+                    return
 
     # -- text ----------------------------------------------------------------------------
 
@@ -190,7 +181,7 @@ class SlackRenderer:
         """Mrkdwn text with tokens resolved and entities decoded."""
         if "<" in markup:
             markup = _TOKEN.sub(self._token, markup)
-        return _decode(markup)
+        return decode_entities(markup)
 
     def _token(self, match: re.Match[str]) -> str:
         body = match.group(1)
@@ -206,7 +197,7 @@ class SlackRenderer:
             return "#" + (label or self.channels.get(rest) or rest)
         if head == "!":
             return self._special(rest, label)
-        return _link(target, label)
+        return link_text(target, label)
 
     def _special(self, keyword: str, label: str) -> str:
         if keyword in _BROADCASTS:
@@ -215,14 +206,17 @@ class SlackRenderer:
             return label
         kind, _, rest = keyword.partition("^")
         if kind == "date":
-            return _date(keyword)
+            return date_text(keyword)
         return "@" + (rest or kind)
 
     def message(self, raw: Mapping[str, Any]) -> str:
-        """All readable content of one message: text (or blocks), attachments, files."""
-        text = self.text(_str(raw.get("text"))).strip()
-        if not text:
-            text = self.blocks(raw.get("blocks")).strip()
+        """All readable content of one message: text and blocks, attachments, files."""
+        if raw.get("subtype") == "file_comment" and isinstance(raw.get("comment"), dict):
+            return self._file_comment(raw)
+        text = self.text(as_str(raw.get("text"))).strip()
+        if text in PLACEHOLDERS:
+            text = ""  # what clients show for a message whose content is all in blocks
+        text = self.with_blocks(text, raw.get("blocks"))
         parts = [text] if text else []
         if raw.get("attachments"):
             extra = self.attachments(raw["attachments"], has_text=bool(text))
@@ -239,7 +233,7 @@ class SlackRenderer:
     def attachments(self, attachments: object, *, has_text: bool) -> str:
         """Attachment text; link previews only when the message says nothing else."""
         parts = []
-        for attachment in _dicts(attachments):
+        for attachment in dicts(attachments):
             shared = bool(attachment.get("is_share") or attachment.get("is_msg_unfurl"))
             preview = bool(attachment.get("from_url") or attachment.get("original_url"))
             if has_text and preview and not shared:
@@ -250,142 +244,94 @@ class SlackRenderer:
         return "\n".join(parts)
 
     def _attachment(self, attachment: Mapping[str, Any]) -> str:
-        lines = [self.text(_str(attachment.get("pretext")))]
-        title = self.text(_str(attachment.get("title")))
-        link = _str(attachment.get("title_link"))
-        lines.append(_link(link, title) if title else "")
-        lines.append(self.text(_str(attachment.get("text"))))
-        for field in _dicts(attachment.get("fields")):
-            name = self.text(_str(field.get("title")))
-            value = self.text(_str(field.get("value")))
+        lines = [self.text(as_str(attachment.get("pretext")))]
+        title = self.text(as_str(attachment.get("title")))
+        link = as_str(attachment.get("title_link"))
+        lines.append(link_text(link, title) if title else "")
+        lines.append(self.text(as_str(attachment.get("text"))))
+        for field in dicts(attachment.get("fields")):
+            name = self.text(as_str(field.get("title")))
+            value = self.text(as_str(field.get("value")))
             lines.append(f"{name}: {value}" if name and value else name or value)
         kept = [line.strip() for line in lines if line.strip()]
         if kept:
             return "\n".join(kept)
         # nothing structured: the blocks, then the plain-text summary Slack keeps for clients
-        image = _str(attachment.get("image_url"))
+        image = as_str(attachment.get("image_url"))
         return (
             self.blocks(attachment.get("blocks")).strip()
-            or self.text(_str(attachment.get("fallback"))).strip()
+            or self.text(as_str(attachment.get("fallback"))).strip()
             or (f"[image: {image}]" if image else "")
         )
 
     def _shared(self, attachment: Mapping[str, Any]) -> str:
-        author = _str(attachment.get("author_name")) or _str(attachment.get("author_subname"))
+        author = as_str(attachment.get("author_name")) or as_str(attachment.get("author_subname"))
         if not author and isinstance(attachment.get("author_id"), str):
             author = self.user_name(attachment["author_id"])
-        body = self.text(_str(attachment.get("text"))).strip()
-        body = body or self.text(_str(attachment.get("fallback"))).strip()
+        body = self.text(as_str(attachment.get("text"))).strip()
+        body = body or self.text(as_str(attachment.get("fallback"))).strip()
         if not body:
             return ""
         return f"[shared message from {author}: {body}]" if author else f"[shared message: {body}]"
 
     def files(self, raw: Mapping[str, Any], text: str) -> str:
         """``[file: name]`` per file, unless the text names the file already (old file shares)."""
-        items = list(_dicts(raw.get("files")))
+        items = list(dicts(raw.get("files")))
         if isinstance(raw.get("file"), dict):
             items.append(raw["file"])
         labels = []
         for item in items:
-            name, title = _str(item.get("name")), _str(item.get("title"))
+            name, title = as_str(item.get("name")), as_str(item.get("title"))
             if (name and name in text) or (title and f"{title} (" in text):
                 continue  # "uploaded a file: <url|title>" became "title (url)"
             labels.append(_file_label(item, name))
         return " ".join(labels)
 
+    def _file_comment(self, raw: Mapping[str, Any]) -> str:
+        """A legacy comment on a file: the comment, and which file it is about."""
+        comment = self.text(as_str(raw["comment"].get("comment"))).strip()
+        file = raw.get("file")
+        about = ""
+        if isinstance(file, dict):
+            about = _file_label(file, as_str(file.get("name"))).removeprefix("[").removesuffix("]")
+        if about and comment:
+            return f"[comment on {about}] {comment}"
+        return comment or self.text(as_str(raw.get("text"))).strip()
+
     # -- blocks --------------------------------------------------------------------------
 
-    def blocks(self, blocks: object) -> str:
-        """Rich-text and layout blocks as plain lines; interactive parts are left out."""
-        parts = (self._block(block) for block in _dicts(blocks))
-        return "\n".join(part for part in parts if part)
 
-    def _block(self, block: Mapping[str, Any]) -> str:
-        kind = block.get("type")
-        if kind == "rich_text":
-            return self._rich(block.get("elements"))
-        if kind in ("section", "header", "context"):
-            objects = [block.get("text"), *_dicts(block.get("fields"))]
-            objects.extend(_dicts(block.get("elements")))
-            return "\n".join(text for item in objects if (text := self._text_object(item)))
-        if kind in ("image", "video"):
-            return self._text_object(block.get("title")) or _str(block.get("alt_text"))
-        if kind == "table":
-            rows = block.get("rows")
-            lines = (
-                " | ".join(self._block(cell) for cell in _dicts(row))
-                for row in (rows if isinstance(rows, list) else ())
-            )
-            return "\n".join(lines)
-        if kind == "raw_text":
-            return _str(block.get("text"))
-        return ""
+def bot_name_fallback(bot_id: str) -> str:
+    """How a bot nothing in the export names is called: by its id, said to be a bot."""
+    return f"bot {bot_id}"
 
-    def _text_object(self, item: object) -> str:
-        if not isinstance(item, dict):
-            return ""
-        text = _str(item.get("text"))
-        if item.get("type") == "mrkdwn":
-            return self.text(text)
-        return text or _str(item.get("alt_text"))
 
-    def _rich(self, elements: object) -> str:
-        lines = []
-        for element in _dicts(elements):
-            kind = element.get("type")
-            if kind == "rich_text_list":
-                lines.append(self._list(element))
-                continue
-            inline = self._inline(element.get("elements")).strip("\n")
-            if kind == "rich_text_preformatted":
-                inline = f"```\n{inline}\n```"
-            elif kind == "rich_text_quote":
-                inline = "\n".join("> " + line for line in inline.split("\n"))
-            lines.append(inline)
-        return "\n".join(line.rstrip() for line in lines if line.strip())
+def _app_names(entries: Iterable[object]) -> dict[str, str]:
+    """App and service ids -> names from integration_logs.json entries; the latest entry wins.
 
-    def _list(self, element: Mapping[str, Any]) -> str:
-        indent = element.get("indent")
-        offset = element.get("offset")
-        pad = "    " * (indent if isinstance(indent, int) else 0)
-        start = offset if isinstance(offset, int) else 0
-        ordered = element.get("style") == "ordered"
-        lines = []
-        for number, item in enumerate(_dicts(element.get("elements")), start + 1):
-            bullet = f"{number}." if ordered else "•"
-            lines.append(f"{pad}{bullet} {self._inline(item.get('elements')).strip()}")
-        return "\n".join(lines)
-
-    def _inline(self, elements: object) -> str:
-        return "".join(self._element(element) for element in _dicts(elements))
-
-    def _element(self, element: Mapping[str, Any]) -> str:
-        kind = element.get("type")
-        if kind == "text":
-            return _str(element.get("text"))
-        if kind == "link":
-            return _link(_str(element.get("url")), _str(element.get("text")))
-        if kind == "user":
-            return "@" + self.user_name(_str(element.get("user_id")))
-        if kind == "channel":
-            channel = _str(element.get("channel_id"))
-            return "#" + self.channels.get(channel, channel)
-        if kind == "broadcast":
-            return "@" + _str(element.get("range"))
-        if kind == "usergroup":
-            return "@" + _str(element.get("usergroup_id"))
-        if kind == "emoji":
-            return _emoji(element)
-        if kind == "date":
-            return _str(element.get("fallback")) or _date(f"date^{element.get('timestamp')}")
-        return _str(element.get("text")) or _str(element.get("value"))
+    Entries pair ``app_id`` with ``app_type``, or ``service_id`` with ``service_type``
+    (``service_name`` in some exports).
+    """
+    names: dict[str, str] = {}
+    dated = [e for e in entries if isinstance(e, dict)]
+    dated.sort(key=lambda e: int(e["date"]) if str(e.get("date")).isdigit() else 0)
+    for entry in dated:
+        name = (
+            as_str(entry.get("app_type")) or as_str(entry.get("service_name"))
+            or as_str(entry.get("service_type"))
+        ).strip()  # fmt: skip
+        for key in ("app_id", "service_id"):
+            ident = entry.get(key)
+            if name and isinstance(ident, (str, int)) and str(ident):
+                names[str(ident)] = name
+    return names
 
 
 def _file_label(item: Mapping[str, Any], name: str) -> str:
     mode = item.get("mode")
     if mode == "tombstone":
         return "[deleted file]"
-    title = _str(item.get("title"))
+    title = as_str(item.get("title"))
     if title and name and title != name:
         return f"[file: {title} ({name})]"
     label = title or name

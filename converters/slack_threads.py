@@ -13,11 +13,13 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, Literal
 
-from converters.slack_markup import SlackRenderer
+from converters._common import SNIPPET_CHARS, snippet
+from converters.slack_markup import SlackRenderer, bot_name_fallback
 from importer.models import Message
 
 __all__ = [
     "DROPPED_SUBTYPES",
+    "SNIPPET_CHARS",
     "SYSTEM_SUBTYPES",
     "ChannelAssembler",
     "Problem",
@@ -45,9 +47,6 @@ DROPPED_SUBTYPES = frozenset({"tombstone", "message_deleted", "message_changed",
 
 _EPOCH_DAY = date(1970, 1, 1).toordinal()
 _DAY_MICROS = 86_400_000_000
-
-#: how much of a parent's text a reply marker quotes
-SNIPPET_CHARS = 40
 
 Severity = Literal["error", "warning"]
 
@@ -91,17 +90,6 @@ def ts_millis(ts: str) -> int | None:
     return None if micros is None else micros // 1000
 
 
-def snippet(text: str, limit: int = SNIPPET_CHARS) -> str:
-    """The first words of ``text`` on one line, at most ``limit`` characters plus an ellipsis."""
-    flat = " ".join(text[: limit * 4].split())  # bounded work however long the parent is
-    if len(flat) <= limit:
-        return flat if len(text) <= limit * 4 else flat + "…"
-    cut = flat[:limit]
-    if flat[limit] != " " and " " in cut:
-        cut = cut.rsplit(" ", 1)[0]  # end on a whole word
-    return cut.rstrip(" ,.;:") + "…"
-
-
 @dataclass(slots=True)
 class _Entry:
     micros: int
@@ -130,6 +118,8 @@ class ChannelAssembler:
         self._system = include_system_events
         self._entries: list[_Entry] = []
         self._by_id: dict[str, _Entry] = {}
+        #: later entries of a ts listed more than once
+        self._copies: dict[str, list[_Entry]] = {}
         self._deleted: set[str] = set()
         self.skipped = 0
         #: of ``skipped``: messages with no text, attachment, block or file to import
@@ -157,6 +147,8 @@ class ChannelAssembler:
         self, raw: Mapping[str, Any], origin: str, day: str, index: int, previous: int | None
     ) -> int | None:
         subtype = raw.get("subtype")
+        if subtype == "bot_add":
+            self._renderer.learn_bot(raw)  # names the bot even when the event itself is skipped
         if (subtype is not None and self._leave_out(raw, subtype)) or raw.get("hidden"):
             self.skipped += 1
             return None
@@ -174,17 +166,17 @@ class ChannelAssembler:
         sender_id, sender_name = self._renderer.sender(raw)
         thread_ts = raw.get("thread_ts")
         parent = thread_ts if isinstance(thread_ts, str) and thread_ts != ts else None
-        earlier = self._by_id.get(message_id)
-        if earlier is not None and earlier.sender_id == sender_id and earlier.content == content:
-            return micros  # exported twice (a broadcast reply also listed in its thread)
         parent_user = raw.get("parent_user_id") if parent else None
         entry = _Entry(
             micros, message_id, sender_id, sender_name, content, parent,
             parent_user if isinstance(parent_user, str) else None,
         )  # fmt: skip
         self._entries.append(entry)
-        if earlier is None:
-            self._by_id[message_id] = entry
+        # a ts listed twice (a broadcast reply is also in its thread) is kept twice here: the
+        # converter base drops the exact repeat; edits must reach every copy so they stay exact
+        earlier = self._by_id.setdefault(message_id, entry)
+        if earlier is not entry:
+            self._copies.setdefault(message_id, []).append(entry)
         return micros
 
     def _leave_out(self, raw: Mapping[str, Any], subtype: object) -> bool:
@@ -205,6 +197,8 @@ class ChannelAssembler:
             content = self._renderer.message(edited) if entry else ""
             if entry and content:
                 entry.content = content
+                for copy in self._copies.get(edited["ts"], ()):
+                    copy.content = content
 
     def _untimed(
         self, raw: Mapping[str, Any], origin: str, day: str, index: int, previous: int | None
@@ -239,6 +233,11 @@ class ChannelAssembler:
             if entry.sender_name == entry.sender_id:
                 # a user unknown when read (a join before their first profile-carrying message)
                 entry.sender_name = users.get(entry.sender_id, entry.sender_name)
+            elif entry.sender_name[:4] == "bot " and entry.sender_name == bot_name_fallback(
+                entry.sender_id
+            ):
+                # a bot posting before the bot_add that names it was read
+                entry.sender_name = self._renderer.bot_name(entry.sender_id)
             senders[entry.sender_id] = entry.sender_name
             content, reply_to = entry.content, None
             if entry.parent_ts is not None:
@@ -256,7 +255,7 @@ class ChannelAssembler:
                     reply_to=reply_to,
                 )
             )
-        self._by_id = {}
+        self._by_id, self._copies = {}, {}
         return messages
 
     def _marker(self, entry: _Entry) -> tuple[str, str | None]:

@@ -12,16 +12,16 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from importer.checkpoint import CheckpointStore, job_name
 from importer.config import ImportSettings, base_url_from_env, make_settings
 from importer.discovery import Input, discover
-from importer.errors import ConfigError
+from importer.errors import CheckpointError, ConfigError, StopRunError
+from importer.ledger import Ledger, LedgerTotals, read_summary
 from importer.models import Chunk, Conversation
-from importer.pipeline import Pipeline, Progress, validate_inputs
+from importer.pipeline import ChunkLimits, Pipeline, Progress, validate_inputs
 from importer.report import Report
 from importer.retry import Backoff
 from importer.sender import Sender
-from importer.targets.base import Receipt, Target, TaskState
+from importer.targets.base import Receipt, Target, TaskState, public_url
 from importer.targets.everos import EverOSTarget
 
 __all__ = ["BatchImporter"]
@@ -64,15 +64,27 @@ class BatchImporter:
         paths = list(paths)
         started = time.monotonic()
         inputs, report = self._discover(paths)
-        async with self._running([str(p) for p in paths], report) as pipeline:
-            await pipeline.run(inputs, report)
+        if not inputs:
+            # nothing to read: no ledger, no sandbox database, nothing started
+            if not report.input_errors:
+                report.fatal = _nothing_found(paths, report)
+            return self._finish(report, started)
+        async with self._running(report) as pipeline:
+            if pipeline is not None:
+                await pipeline.run(inputs, report)
+        if not report.conversations and not report.input_errors and not report.interrupted:
+            report.fatal = report.fatal or _nothing_found(paths, report)
         return self._finish(report, started)
 
     async def validate_paths(self, paths: Iterable[str | Path]) -> Report:
         """Check inputs without sending anything (``--validate-only``)."""
+        paths = list(paths)
         started = time.monotonic()
         inputs, report = self._discover(paths)
-        await validate_inputs(inputs, Pipeline.convert_options(self.settings), report)
+        spool = await validate_inputs(inputs, Pipeline.convert_options(self.settings), report)
+        spool.close()
+        if not report.conversations and not report.input_errors:
+            report.fatal = _nothing_found(paths, report)
         return self._finish(report, started)
 
     async def import_file(self, path: str | Path) -> Report:
@@ -91,12 +103,21 @@ class BatchImporter:
             conversation = conversation_from_everos(conversation, origin="<memory>")
         started = time.monotonic()
         report = Report()
-        async with self._running([f"conversation:{conversation.key}"], report) as pipeline:
-            await pipeline.run_conversations([conversation], report)
+        async with self._running(report) as pipeline:
+            if pipeline is not None:
+                await pipeline.run_conversations([conversation], report)
         return self._finish(report, started)
 
+    def acknowledged(self) -> LedgerTotals | None:
+        """What the ledger of this importer's target holds (None: nothing yet), read without
+        taking its lock."""
+        ledger = Ledger(self.settings.checkpoint_dir, self.target_identity)
+        if not ledger.path.exists():
+            return None
+        return read_summary(ledger.path)[1]
+
     def get_stats(self) -> dict[str, int]:
-        """Totals over every run of this importer so far."""
+        """Totals over every run of this importer so far (every number is cumulative)."""
         conversations = [r for report in self._reports for r in report.conversations]
         stats = {
             "messages_sent": sum(r.sent for r in conversations),
@@ -147,25 +168,43 @@ class BatchImporter:
     # -- plumbing ----------------------------------------------------------------------------------
 
     @asynccontextmanager
-    async def _running(self, job_inputs: list[str], report: Report) -> AsyncIterator[Pipeline]:
-        target = self._open_target()
+    async def _running(self, report: Report) -> AsyncIterator[Pipeline | None]:
+        """The pipeline, with the ledger open and the target checked; None when the target
+        cannot be used at all (then ``report.fatal`` says why)."""
         report.target = self.target_description
-        store = CheckpointStore(
-            self.settings.checkpoint_dir,
-            job_name(job_inputs, target.identity),
-            job={"inputs": job_inputs, "target": target.identity},
-        ).open(restart=self.settings.restart)
-        report.checkpoint = str(store.path)
+        ledger = Ledger(self.settings.checkpoint_dir, self.target_identity).open()
+        report.checkpoint = str(ledger.path)
         try:
+            if self.settings.restart:
+                await ledger.forget()
+            for key in self.settings.resend:
+                await ledger.forget(key)
+            target = self._open_target()
             async with Sender(
                 target,
                 concurrency=self.settings.concurrency,
                 backoff=Backoff(max_attempts=self.settings.max_attempts),
                 request_timeout=self.settings.request_timeout,
                 task_timeout=self.settings.task_timeout,
+                max_retry_after=self.settings.max_retry_after,
             ) as sender:
                 self._sender = sender
-                self._pipeline = Pipeline(self.settings, self, store, progress=self.progress)
+                try:
+                    prepare = getattr(target, "prepare", None)
+                    if prepare is not None:
+                        await prepare()
+                except StopRunError as exc:
+                    report.fatal = str(exc)
+                    yield None
+                    return
+                limits = ChunkLimits(
+                    max_messages=getattr(target, "max_chunk_messages", self.settings.chunk_size),
+                    max_bytes=getattr(target, "max_request_bytes", self.settings.max_request_bytes),
+                    idempotent=getattr(target, "idempotent", False),
+                )
+                self._pipeline = Pipeline(
+                    self.settings, self, ledger, limits, progress=self.progress
+                )
                 try:
                     yield self._pipeline
                 finally:
@@ -173,28 +212,45 @@ class BatchImporter:
         finally:
             if self.progress is not None:
                 self.progress.close()
-            await store.close()
-            self._close_sandbox()
+            try:
+                await ledger.close()
+            finally:
+                self._close_sandbox()
 
     def _open_target(self) -> Target:
         if self._target is not None:
             return self._target
         api_key = self.settings.api_key.get_secret_value() if self.settings.api_key else None
+        options = {"chunk_size": self.settings.chunk_size,
+                   "max_request_bytes": self.settings.max_request_bytes}
         if self.settings.api_url:
-            return EverOSTarget(self.settings.api_url, api_key)
+            return EverOSTarget(self.settings.api_url, api_key, **options)
         from importer.sandbox.server import SandboxServer
 
         db = self.settings.sandbox_db.resolve()
-        self._sandbox = SandboxServer(db).start()
+        try:
+            self._sandbox = SandboxServer(db).start()
+        except Exception as exc:
+            raise CheckpointError(f"cannot open the sandbox database {db}: {exc}") from exc
         # the port changes every run; the database is what identifies this target
-        return EverOSTarget(self._sandbox.url, None, identity=f"sandbox:{db}")
+        return EverOSTarget(self._sandbox.url, None, identity=self.target_identity, **options)
+
+    @property
+    def target_identity(self) -> str:
+        """Which store the data lands in; the ledger of acknowledged messages is kept per
+        identity, so it never depends on which input paths were given."""
+        if self._target is not None:
+            return self._target.identity
+        if self.settings.api_url:
+            return f"everos:{public_url(self.settings.api_url)}"
+        return f"everos:sandbox:{self.settings.sandbox_db.resolve()}"
 
     @property
     def target_description(self) -> str:
         if self._target is not None:
             return self._target.identity
         if self.settings.api_url:
-            return self.settings.api_url
+            return public_url(self.settings.api_url)
         return f"local sandbox ({self.settings.sandbox_db})"
 
     def _close_sandbox(self) -> None:
@@ -213,3 +269,8 @@ class BatchImporter:
         report.seconds = time.monotonic() - started
         self._reports.append(report)
         return report
+
+
+def _nothing_found(paths: list[str | Path], report: Report) -> str:
+    named = ", ".join(str(p) for p in paths[:3]) + (" ..." if len(paths) > 3 else "")
+    return f"nothing importable found in {named}"

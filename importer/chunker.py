@@ -2,25 +2,83 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Iterator
 
 from importer.models import Chunk, Message
 
-__all__ = ["DEFAULT_MAX_REQUEST_BYTES", "MAX_CHUNK_MESSAGES", "chunk_messages", "message_size"]
+__all__ = [
+    "DEFAULT_MAX_REQUEST_BYTES",
+    "MAX_CHUNK_MESSAGES",
+    "ChunkBuilder",
+    "chunk_messages",
+    "message_size",
+]
 
 #: the EverOS API takes at most this many messages per request
 MAX_CHUNK_MESSAGES = 500
 #: keep request bodies well under what proxies and servers commonly accept
 DEFAULT_MAX_REQUEST_BYTES = 1_000_000
-# JSON keys, quotes and punctuation around one message's fields in a request body
-_PER_MESSAGE_OVERHEAD = 120
+# JSON keys and punctuation around one message's fields in a request body (role, timestamp,
+# the key names): the values themselves are measured as serialised
+_PER_MESSAGE_OVERHEAD = 110
 
 
 def message_size(message: Message) -> int:
-    """The approximate number of bytes ``message`` adds to a JSON request body."""
-    size = _PER_MESSAGE_OVERHEAD + len(message.content.encode("utf-8"))
-    size += len(message.message_id) + len(message.sender_id) + len(message.sender_name or "")
-    return size
+    """The bytes ``message`` adds to a JSON request body, measured on its serialised values
+    (quotes, backslashes and newlines take two bytes on the wire, not one)."""
+    values = [message.message_id, message.sender_id, message.sender_name or "", message.content]
+    encoded = json.dumps(values, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return _PER_MESSAGE_OVERHEAD + len(encoded)
+
+
+class ChunkBuilder:
+    """Collects messages one at a time and hands out full chunks: at most ``max_messages``
+    messages and ``max_bytes`` bytes. A message is never split: one larger than ``max_bytes``
+    travels alone (``oversized`` says whether a chunk is such a message)."""
+
+    def __init__(
+        self,
+        conversation_key: str,
+        *,
+        max_messages: int,
+        max_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
+        size_of: Callable[[Message], int] = message_size,
+    ) -> None:
+        if max_messages < 1:
+            raise ValueError("max_messages must be at least 1")
+        self.key = conversation_key
+        self.max_messages = max_messages
+        self.max_bytes = max_bytes
+        self._size_of = size_of
+        self._batch: list[Message] = []
+        self._bytes = 0
+        self._index = 0
+
+    def add(self, message: Message) -> Chunk | None:
+        """Add ``message``; returns the chunk it closed, if any."""
+        size = self._size_of(message)
+        full = None
+        if self._batch and (
+            len(self._batch) >= self.max_messages or self._bytes + size > self.max_bytes
+        ):
+            full = self._emit()
+        self._batch.append(message)
+        self._bytes += size
+        return full
+
+    def finish(self) -> Chunk | None:
+        """The last, partly filled chunk."""
+        return self._emit() if self._batch else None
+
+    def oversized(self, chunk: Chunk) -> bool:
+        return len(chunk.messages) == 1 and self._size_of(chunk.messages[0]) > self.max_bytes
+
+    def _emit(self) -> Chunk:
+        chunk = Chunk(conversation_key=self.key, index=self._index, messages=self._batch)
+        self._index += 1
+        self._batch, self._bytes = [], 0
+        return chunk
 
 
 def chunk_messages(
@@ -31,22 +89,16 @@ def chunk_messages(
     max_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
     size_of: Callable[[Message], int] = message_size,
 ) -> Iterator[Chunk]:
-    """Yield consecutive chunks of at most ``max_messages`` messages and ``max_bytes`` bytes.
-
-    A message is never split: one larger than ``max_bytes`` travels alone.
-    """
+    """Yield consecutive chunks of at most ``max_messages`` messages and ``max_bytes`` bytes."""
     if not 1 <= max_messages <= MAX_CHUNK_MESSAGES:
         raise ValueError(f"max_messages must be between 1 and {MAX_CHUNK_MESSAGES}")
-    batch: list[Message] = []
-    batch_bytes = 0
-    index = 0
+    builder = ChunkBuilder(
+        conversation_key, max_messages=max_messages, max_bytes=max_bytes, size_of=size_of
+    )
     for message in messages:
-        size = size_of(message)
-        if batch and (len(batch) >= max_messages or batch_bytes + size > max_bytes):
-            yield Chunk(conversation_key=conversation_key, index=index, messages=batch)
-            index += 1
-            batch, batch_bytes = [], 0
-        batch.append(message)
-        batch_bytes += size
-    if batch:
-        yield Chunk(conversation_key=conversation_key, index=index, messages=batch)
+        chunk = builder.add(message)
+        if chunk is not None:
+            yield chunk
+    last = builder.finish()
+    if last is not None:
+        yield last

@@ -19,7 +19,13 @@ from typing import Any
 import structlog
 
 from importer.api import BatchImporter
-from importer.config import API_KEY_ENV, base_url_from_env, make_settings
+from importer.config import (
+    API_KEY_ENV,
+    CHECKPOINTS_ENV,
+    base_url_from_env,
+    default_checkpoint_dir,
+    make_settings,
+)
 from importer.console import LogProgress, TqdmProgress, configure_logging, format_summary
 from importer.errors import ConfigError, ImporterError
 from importer.report import Report
@@ -68,12 +74,20 @@ def _run_import(args: argparse.Namespace) -> int:
         source=args.source,
         scene=args.scene,
         include_system_events=args.include_system_events,
+        timezone=args.timezone,
+        user_id=args.user_id,
+        column_map=_column_map(args.map),
         concurrency=args.concurrency,
         chunk_size=args.chunk_size,
-        checkpoint_dir=args.checkpoint_dir,
+        checkpoint_dir=args.checkpoint_dir or default_checkpoint_dir(),
         restart=args.restart,
+        resend=tuple(args.resend or ()),
+        resend_in_doubt=args.resend_in_doubt,
         sandbox_db=args.sandbox_db,
         max_attempts=args.max_retries + 1,
+        request_timeout=args.request_timeout,
+        task_timeout=args.task_timeout,
+        max_retry_after=args.max_retry_after,
     )
     progress: Any
     if args.validate_only or args.no_progress:
@@ -83,6 +97,8 @@ def _run_import(args: argparse.Namespace) -> int:
     else:
         progress = LogProgress()
     importer = BatchImporter(settings=settings, progress=progress)
+    if (settings.restart or settings.resend) and not args.validate_only:
+        _confirm_forgetting(importer, settings.resend, assume_yes=args.yes)
     if args.validate_only:
         report = asyncio.run(importer.validate_paths(paths))
         print(format_summary(report, validate_only=True))
@@ -91,9 +107,11 @@ def _run_import(args: argparse.Namespace) -> int:
 
     report = asyncio.run(_import_with_signals(importer, paths))
     print(format_summary(report))
+    if report.checkpoint:
+        print(f"Ledger: {report.checkpoint}")
     _write_report(args.report, report)
     if report.interrupted:
-        resume = shlex.join(["python", "-m", "importer", *[a for a in sys.argv[1:] if a != "--restart"]])
+        resume = shlex.join(["python", "-m", "importer", *resume_arguments(sys.argv[1:])])
         print(f"Interrupted. Progress is saved; resume with:\n  {resume}", file=sys.stderr)
     elif settings.api_url is None:
         print(
@@ -103,6 +121,72 @@ def _run_import(args: argparse.Namespace) -> int:
             f"(or set EVEROS_BASE_URL and {API_KEY_ENV}).",
         )
     return report.exit_code
+
+
+_SECRET_FLAGS = ("--api-key",)
+_ONE_SHOT_FLAGS = ("--restart", "--yes", "-y", "--resend-in-doubt")
+
+
+def resume_arguments(argv: Sequence[str]) -> list[str]:
+    """The command line to resume with: secrets masked (the key is read from the environment
+    or given again), credentials removed from URLs, and one-shot flags (``--restart``) left out."""
+    out: list[str] = []
+    skip_value = False
+    for arg in argv:
+        if skip_value:
+            out.append("***")
+            skip_value = False
+        elif arg in _SECRET_FLAGS:
+            out.append(arg)
+            skip_value = True
+        elif any(arg.startswith(f"{flag}=") for flag in _SECRET_FLAGS):
+            out.append(arg.split("=", 1)[0] + "=***")
+        elif arg in _ONE_SHOT_FLAGS:
+            continue
+        else:
+            out.append(_without_credentials(arg))
+    return out
+
+
+def _without_credentials(arg: str) -> str:
+    """``https://user:pw@host/x`` → ``https://host/x``; anything else unchanged."""
+    import re
+
+    return re.sub(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/@\s]*@", r"\1", arg)
+
+
+def _column_map(values: list[str] | None) -> dict[str, str] | None:
+    """``--map timestamp=ts,sender=user`` (may repeat) → {"timestamp": "ts", ...}."""
+    if not values:
+        return None
+    mapping: dict[str, str] = {}
+    for value in values:
+        for pair in value.split(","):
+            field, sep, column = pair.partition("=")
+            if not sep or not field.strip() or not column.strip():
+                raise ConfigError(f"--map expects FIELD=COLUMN pairs, got {pair!r}")
+            mapping[field.strip()] = column.strip()
+    return mapping
+
+
+def _confirm_forgetting(importer: BatchImporter, keys: tuple[str, ...], *, assume_yes: bool) -> None:
+    """``--restart``/``--resend`` make the target's acknowledged messages be sent again, and the
+    server stores them twice: ask first on a terminal, refuse without one unless ``--yes``."""
+    totals = importer.acknowledged()
+    if totals is None or totals.acked == 0:
+        return
+    what = (f"{totals.acked} messages in {totals.conversations} conversations"
+            if not keys else "the acknowledged messages of " + ", ".join(keys))
+    warning = (f"This forgets that {importer.target_description} acknowledged {what}; they will be "
+               "sent again and the server stores them twice (it does not de-duplicate).")
+    if assume_yes:
+        return
+    if not (sys.stdin.isatty() and sys.stderr.isatty()):
+        raise ConfigError(f"{warning} Add --yes to do it without a terminal.")
+    print(warning, file=sys.stderr)
+    answer = input("Continue? [y/N] ")
+    if answer.strip().lower() not in {"y", "yes"}:
+        raise ConfigError("cancelled; nothing was sent")
 
 
 async def _import_with_signals(importer: BatchImporter, paths: list[str]) -> Report:
@@ -144,14 +228,18 @@ def _write_report(path: str | None, report: Report) -> None:
 
 
 def _run_convert(args: argparse.Namespace) -> int:
+    from converters.base import ConvertOptions
     from importer.convert import convert_paths
 
-    report = convert_paths(
-        args.paths,
-        Path(args.output),
-        source=args.source,
+    options = ConvertOptions(
         scene=args.scene,
         include_system_events=args.include_system_events,
+        timezone=args.timezone,
+        user_id=args.user_id,
+        column_map=_column_map(args.map),
+    )
+    report = convert_paths(
+        args.paths, Path(args.output), options=options, source=args.source, force=args.force
     )
     print(format_summary(report, validate_only=True).replace("Validated", "Converted", 1))
     print(f"Wrote {len(report.conversations)} files to {args.output}")
@@ -161,7 +249,7 @@ def _run_convert(args: argparse.Namespace) -> int:
 def _run_status(args: argparse.Namespace) -> int:
     from importer.status import describe_checkpoints
 
-    print(describe_checkpoints(Path(args.checkpoint_dir), args.checkpoint))
+    print(describe_checkpoints(Path(args.checkpoint_dir or default_checkpoint_dir()), args.checkpoint))
     return EXIT_OK
 
 
@@ -188,8 +276,27 @@ def _build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--chunk-size", type=int, default=50, help="messages per request (50, max 500)")
     imp.add_argument("--max-retries", type=int, default=7,
                      help="retries of a failing request before its conversation fails (7)")
-    imp.add_argument("--checkpoint-dir", default="checkpoints", help="where checkpoints live")
-    imp.add_argument("--restart", action="store_true", help="ignore the checkpoint, start over")
+    imp.add_argument("--request-timeout", type=float, default=120.0, metavar="SECONDS",
+                     help="give up on one request after this long, then retry it (120)")
+    imp.add_argument("--task-timeout", type=float, default=600.0, metavar="SECONDS",
+                     help="stop waiting for a server task after this long; the conversation "
+                     "fails and a rerun asks the task again (600)")
+    imp.add_argument("--max-retry-after", type=float, default=60.0, metavar="SECONDS",
+                     help="the longest Retry-After honoured; a server asking for more fails "
+                     "that conversation (60)")
+    imp.add_argument("--checkpoint-dir", default=None,
+                     help=f"where the ledgers of targets live (env {CHECKPOINTS_ENV}; "
+                     "default: ./checkpoints)")
+    imp.add_argument("--restart", action="store_true",
+                     help="forget everything the target acknowledged and send it all again "
+                     "(asks first: the server stores it twice)")
+    imp.add_argument("--resend", action="append", metavar="CONVERSATION_KEY",
+                     help="forget what the target acknowledged of one conversation and send it "
+                     "again (asks first; may repeat)")
+    imp.add_argument("--resend-in-doubt", action="store_true",
+                     help="send again the chunks whose task expired before it was seen to finish")
+    imp.add_argument("--yes", "-y", action="store_true",
+                     help="do not ask before --restart or --resend (needed without a terminal)")
     imp.add_argument("--validate-only", action="store_true", help="check inputs, send nothing")
     imp.add_argument("--report", metavar="PATH", help="write the run's report as JSON")
     imp.add_argument("--sandbox-db", default="importer-sandbox.db",
@@ -200,13 +307,16 @@ def _build_parser() -> argparse.ArgumentParser:
     conv = sub.add_parser("convert", help="write each conversation as an EverOS batch JSON file")
     conv.add_argument("paths", nargs="+", metavar="PATH")
     conv.add_argument("--output", "-o", required=True, metavar="DIR")
+    conv.add_argument("--force", action="store_true",
+                      help="overwrite output files that exist with other content")
     _add_convert_options(conv)
     _add_output_options(conv)
     conv.set_defaults(func=_run_convert)
 
     status = sub.add_parser("status", help="show what checkpoints hold")
     status.add_argument("checkpoint", nargs="?", help="a checkpoint file (default: list all)")
-    status.add_argument("--checkpoint-dir", default="checkpoints")
+    status.add_argument("--checkpoint-dir", default=None,
+                        help=f"where the ledgers live (env {CHECKPOINTS_ENV}; default ./checkpoints)")
     _add_output_options(status)
     status.set_defaults(func=_run_status)
 
@@ -222,6 +332,14 @@ def _add_convert_options(parser: argparse.ArgumentParser) -> None:
                         help="ConversationFormat: solo = personal API, team = group API")
     parser.add_argument("--include-system-events", action="store_true",
                         help="keep joins, topic changes and similar events as messages")
+    parser.add_argument("--timezone", metavar="ZONE",
+                        help="zone of times that carry none (WhatsApp, Telegram dates, CSV): an "
+                        "IANA name, UTC or +08:00 (default: this machine's zone)")
+    parser.add_argument("--user-id", metavar="ID",
+                        help="user id for ChatGPT/Claude histories (default: the export's account)")
+    parser.add_argument("--map", action="append", metavar="FIELD=COLUMN,...",
+                        help="CSV/JSONL columns, e.g. timestamp=ts,sender=user,content=text,"
+                        "conversation=channel")
 
 
 def _add_output_options(parser: argparse.ArgumentParser) -> None:

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from importer.chunker import DEFAULT_MAX_REQUEST_BYTES, MAX_CHUNK_MESSAGES
 from importer.errors import ConfigError
+from importer.targets.base import public_url
 
-__all__ = ["API_KEY_ENV", "BASE_URL_ENVS", "ImportSettings", "base_url_from_env", "make_settings"]
+__all__ = ["API_KEY_ENV", "BASE_URL_ENVS", "CHECKPOINTS_ENV", "default_checkpoint_dir", "ImportSettings", "base_url_from_env", "make_settings"]
 
 API_KEY_ENV = "EVEROS_API_KEY"
 BASE_URL_ENVS = ("EVEROS_BASE_URL", "EVER_OS_BASE_URL")
+CHECKPOINTS_ENV = "EVEROS_IMPORTER_CHECKPOINTS"
 
 
 class ImportSettings(BaseModel):
@@ -27,26 +31,69 @@ class ImportSettings(BaseModel):
     source: str | None = None
     scene: Literal["solo", "team"] | None = None
     include_system_events: bool = False
+    #: zone for formats whose times carry none; None: the machine's local zone
+    timezone: str | None = None
+    #: user id for personal conversations of assistant exports (ChatGPT, Claude)
+    user_id: str | None = None
+    #: generic CSV/JSONL: canonical field -> column
+    column_map: dict[str, str] | None = None
     concurrency: int = Field(default=10, ge=1, le=256)
     chunk_size: int = Field(default=50, ge=1, le=MAX_CHUNK_MESSAGES)
     max_request_bytes: int = Field(default=DEFAULT_MAX_REQUEST_BYTES, ge=1024)
     #: conversations sent at once; several per request slot so that lanes waiting on tasks do
     #: not leave slots idle (each open lane holds its conversation in memory)
     lanes: int | None = Field(default=None, ge=1)
-    checkpoint_dir: Path = Path("checkpoints")
+    checkpoint_dir: Path = Field(default_factory=lambda: default_checkpoint_dir())
+    #: forget what the target acknowledged (all of it) before sending; the CLI asks first
     restart: bool = False
+    #: forget what the target acknowledged of these conversations before sending
+    resend: tuple[str, ...] = ()
+    #: send again the chunks whose task expired before it was seen to finish
+    resend_in_doubt: bool = False
     sandbox_db: Path = Path("importer-sandbox.db")
     request_timeout: float = Field(default=120.0, gt=0)
     task_timeout: float = Field(default=600.0, gt=0)
+    #: the longest ``Retry-After`` honoured; a server asking for more fails that conversation
+    max_retry_after: float = Field(default=60.0, ge=0)
     max_attempts: int = Field(default=8, ge=1)
     #: how often a chunk whose task failed is sent again before its conversation fails
     max_task_resends: int = Field(default=3, ge=0)
     #: seconds in-flight requests get to finish after the first Ctrl-C
     stop_grace: float = Field(default=10.0, ge=0)
 
+    @field_validator("api_url")
+    @classmethod
+    def _url_shape(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+            raise ValueError(
+                f"--api-url must be an http(s) URL with a host, e.g. https://api.example.com "
+                f"(got {public_url(value)!r})"
+            )
+        try:
+            parts.port  # noqa: B018 - raises on a malformed port
+        except ValueError:
+            raise ValueError("--api-url has a malformed port") from None
+        return value.strip()
+
+    @field_validator("api_key")
+    @classmethod
+    def _key_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and any(ord(c) < 32 or ord(c) == 127 for c in value.get_secret_value()):
+            # e.g. a trailing \r from a .env file written on Windows: it would be sent as is
+            raise ValueError("the API key contains control characters (a stray \\r or \\n?)")
+        return value
+
     @property
     def lane_count(self) -> int:
         return self.lanes or max(8, self.concurrency * 8)
+
+
+def default_checkpoint_dir() -> Path:
+    """``checkpoints/`` in the current folder, or ``$EVEROS_IMPORTER_CHECKPOINTS``."""
+    return Path(os.environ.get(CHECKPOINTS_ENV) or "checkpoints")
 
 
 def base_url_from_env() -> str | None:
@@ -62,7 +109,23 @@ def make_settings(**values: object) -> ImportSettings:
     try:
         return ImportSettings.model_validate(values)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in exc.errors()
-        )
-        raise ConfigError(problems) from None
+        raise ConfigError("; ".join(_in_flags(e) for e in exc.errors())) from None
+
+
+#: settings whose command-line flag is not simply the field's name
+_FLAGS = {"max_attempts": "--max-retries (+1)", "column_map": "--map"}
+
+
+def _in_flags(error: Any) -> str:
+    """A validation error as the user typed the option: ``--concurrency must be ≥ 1``."""
+    field = str(error["loc"][0]) if error["loc"] else ""
+    flag = _FLAGS.get(field, "--" + field.replace("_", "-")) if field else "settings"
+    ctx = error.get("ctx") or {}
+    kind = error["type"]
+    if kind == "value_error":
+        return str(ctx.get("error", error["msg"]))
+    bounds = {"greater_than_equal": "≥ {ge}", "greater_than": "> {gt}",
+              "less_than_equal": "≤ {le}", "less_than": "< {lt}"}
+    if kind in bounds:
+        return f"{flag} must be " + bounds[kind].format(**ctx)
+    return f"{flag}: {error['msg']}"

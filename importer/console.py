@@ -139,6 +139,26 @@ def format_summary(report: Report, *, validate_only: bool = False) -> str:
             f"Messages: {report.messages_sent} sent, {report.messages_already} already imported "
             f"(skipped) in {report.seconds:.1f}s ({report.rate:.0f} msg/s)"
         )
+        if report.target:
+            lines.append(f"Target: {report.target}")
+        notes = []
+        if report.total("backfill"):
+            notes.append(f"{report.total('backfill')} sent were older than messages the "
+                         "conversation already had (the server orders by arrival)")
+        if report.total("edited"):
+            notes.append(f"{report.total('edited')} already imported have changed since "
+                         "(edited); not sent again")
+        if report.total("failed_messages"):
+            notes.append(f"{report.total('failed_messages')} could not be sent")
+        lines.extend(f"  {note}" for note in notes)
+    duplicates = report.total("duplicates")
+    if duplicates:
+        lines.append(f"Merged: {duplicates} messages held by more than one input were kept once")
+    if report.in_doubt:
+        lines.append(f"In doubt: {len(report.in_doubt)} chunks")
+        lines.extend(_capped([d.describe() for d in report.in_doubt], "  "))
+        if report.expired_in_doubt:
+            lines.append("  check them on the server; --resend-in-doubt sends them again")
     system = sum(r.skipped for r in results)
     if system:
         lines.append(f"System events left out: {system} (use --include-system-events to keep them)")

@@ -1,18 +1,25 @@
-"""The ``convert`` command: write each conversation found as one EverOS batch JSON file."""
+"""The ``convert`` command: write each conversation found as one EverOS batch JSON file.
+
+Inputs holding the same conversation are merged first (as an import does), so each conversation
+gets exactly one file with every message; a file that already exists with other content is
+never overwritten unless asked (``force``).
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Literal
 
 from converters.base import ConvertOptions
 from converters.everos import to_everos_json
 from importer.discovery import discover
-from importer.pipeline import _Reading, read_inputs
+from importer.errors import ConfigError
+from importer.merge import Spool, SpooledConversation
+from importer.pipeline import _Reading, spool_inputs
 from importer.report import ConversationResult, Report
 
 __all__ = ["convert_paths", "output_name"]
@@ -28,23 +35,47 @@ def convert_paths(
     paths: Iterable[str | Path],
     output: Path,
     *,
+    options: ConvertOptions | None = None,
     source: str | None = None,
-    scene: Literal["solo", "team"] | None = None,
-    include_system_events: bool = False,
+    force: bool = False,
 ) -> Report:
     """Convert every input under ``paths`` into ``output`` (created if needed)."""
+    if output.exists() and not output.is_dir():
+        raise ConfigError(f"--output {output} is a file; give a folder (it is created if needed)")
     inputs, missing = discover(list(paths), source=source)
     report = Report()
     report.add_input_errors(missing)
-    output.mkdir(parents=True, exist_ok=True)
     found = _Reading()
-    options = ConvertOptions(scene=scene, include_system_events=include_system_events)
-    for conversation in read_inputs(inputs, options, found):
-        target = output / output_name(conversation.key)
-        target.write_text(
-            json.dumps(to_everos_json(conversation), ensure_ascii=False, indent=1) + "\n",
-            encoding="utf-8",
-        )
-        report.conversations.append(ConversationResult.of(conversation, "valid"))
+    with Spool() as spool:
+        spool_inputs(inputs, options or ConvertOptions(), spool, found)
+        merged = spool.conversations()
+
+        def render(spooled: SpooledConversation) -> bytes:
+            messages = [m for page in spool.messages(spooled) for m in page]
+            conversation = spooled.meta.model_copy(update={"messages": messages})
+            text = json.dumps(to_everos_json(conversation), ensure_ascii=False, indent=1)
+            return (text + "\n").encode("utf-8")
+
+        # check every file before writing any, holding one conversation at a time
+        clashes = [
+            output / output_name(s.key) for s in merged
+            if (output / output_name(s.key)).exists()
+            and (output / output_name(s.key)).read_bytes() != render(s)
+        ]
+        if clashes and not force:
+            raise ConfigError(
+                f"{len(clashes)} output file(s) exist with other content, e.g. {clashes[0]}; "
+                "use --force to overwrite them, or another --output folder"
+            )
+        try:
+            output.mkdir(parents=True, exist_ok=True)
+            for spooled in merged:
+                path = output / output_name(spooled.key)
+                tmp = path.with_name(f".{path.name}.tmp")
+                tmp.write_bytes(render(spooled))
+                os.replace(tmp, path)
+                report.conversations.append(ConversationResult.of(spooled, "valid"))
+        except OSError as exc:
+            raise ConfigError(f"cannot write to --output {output}: {exc.strerror or exc}") from exc
     found.into(report)
     return report

@@ -57,13 +57,26 @@ def _walk(
     if found is not None:
         inputs.append(Input(path, found))
     elif path.is_dir():
+        before = len(inputs)
         for child in sorted(path.iterdir()):
             if not child.name.startswith("."):
                 _walk(child, forced, inputs, errors, explicit=False)
+        if forced is not None and explicit and len(inputs) == before:
+            # a folder named with --source that holds nothing of that source must not "succeed"
+            # with nothing imported: a converter that reads whole folders says what is missing
+            if forced.reads_folders:
+                inputs.append(Input(path, forced))
+            else:
+                errors.append(InputError(str(path), _nothing_of(forced)))
     elif explicit or (forced is None and path.suffix.lower() in _REPORTED_SUFFIXES):
         # a file named on the command line, or one that looks like an export, that nothing
         # recognised; other files in folders (README, media) are not inputs
         errors.append(InputError(str(path), _unknown_format_reason(path)))
+
+
+def _nothing_of(source: type[Converter]) -> str:
+    what = source.description or source.name
+    return f"no input for --source {source.name} in this folder (looked for: {what})"
 
 
 def _unknown_format_reason(path: Path) -> str:

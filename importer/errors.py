@@ -3,12 +3,14 @@
     ImporterError
     ├── ConfigError            bad options or environment (exit code 2)
     ├── InputError             a file that cannot be read or converted (names the file and the place)
-    ├── CheckpointError        the checkpoint is locked, corrupt or from an unknown version
+    ├── CheckpointError        the ledger is locked, unwritable, or from an unknown version
     └── TargetError            the server did not take a request
         ├── RetriableTargetError   408/429/5xx/connection problems: try again later
         └── FatalTargetError       do not retry this request
             ├── RejectedError      the server refused this body (other 4xx): fails one conversation
-            └── AuthError          401/403: stops the whole run
+            └── StopRunError       nothing else can succeed either: stops the whole run
+                ├── AuthError          401/403
+                └── UnreachableError   refused, unknown host, TLS failure, not the expected API
 
 Messages say what failed, where, and what to do next. They never contain secrets.
 """
@@ -26,7 +28,9 @@ __all__ = [
     "InputError",
     "RejectedError",
     "RetriableTargetError",
+    "StopRunError",
     "TargetError",
+    "UnreachableError",
 ]
 
 
@@ -95,5 +99,13 @@ class RejectedError(FatalTargetError):
     """The server rejected this request's body; the conversation it belongs to fails."""
 
 
-class AuthError(FatalTargetError):
+class StopRunError(FatalTargetError):
+    """A failure that no other request of this run can escape: stop the run."""
+
+
+class AuthError(StopRunError):
     """The server refused our credentials; nothing else will succeed either."""
+
+
+class UnreachableError(StopRunError):
+    """The target cannot be talked to at all: refused, unknown host, TLS failure, not the API."""

@@ -1,9 +1,11 @@
-"""The sealed engine: read inputs and run one ordered lane per conversation, many lanes at once.
+"""The sealed engine: read every input, merge conversations, run one ordered lane per conversation.
 
-Data flows one way: converter → chunker → hooks (send, wait, flush) → checkpoint. Reading happens
-in a worker thread so parsing big exports never blocks the event loop; a small queue between the
-two keeps memory bounded. Each conversation is validated whole as it is read, so one with errors
-never reaches the server, and its lane starts as soon as it is read.
+Data flows one way: converters → merge (spool) → ledger filter → chunker → hooks (send, wait,
+flush) → ledger. Inputs are read first, in a worker thread so parsing big exports never blocks
+the event loop, into a spool on disk where the same conversation from several inputs becomes one
+chronological, de-duplicated stream. Then each conversation gets a lane: the messages whose ids
+the target has not acknowledged are chunked and sent in order, at most one chunk in flight, the
+next only after the previous one's task succeeded.
 """
 
 from __future__ import annotations
@@ -18,16 +20,31 @@ from typing import Protocol, TypeVar
 import structlog
 
 from converters.base import ConvertOptions
-from importer.checkpoint import CheckpointStore, ConversationState, InFlight
-from importer.chunker import chunk_messages
+from importer.chunker import ChunkBuilder
 from importer.config import ImportSettings
 from importer.discovery import Input
-from importer.errors import AuthError, CheckpointError, InputError, RejectedError, TargetError
-from importer.models import Chunk, Conversation
+from importer.errors import (
+    CheckpointError,
+    InputError,
+    RejectedError,
+    StopRunError,
+    TargetError,
+)
+from importer.ledger import ConversationState, InDoubt, Ledger, content_digest, id_digest
+from importer.merge import Spool, SpooledConversation
+from importer.models import Chunk, Conversation, Message
 from importer.report import ConversationResult, Report
 from importer.targets.base import Receipt, TaskState
 
-__all__ = ["Hooks", "NullProgress", "Pipeline", "Progress", "read_inputs", "validate_inputs"]
+__all__ = [
+    "ChunkLimits",
+    "Hooks",
+    "NullProgress",
+    "Pipeline",
+    "Progress",
+    "read_inputs",
+    "validate_inputs",
+]
 
 log = structlog.get_logger()
 T = TypeVar("T")
@@ -36,7 +53,8 @@ T = TypeVar("T")
 class Progress(Protocol):
     """Where the pipeline reports progress (a tqdm bar, periodic log lines, or nothing).
 
-    ``add_total`` grows the number of messages to send as inputs are read.
+    ``add_total`` sets the number of messages once the inputs are read; ``advance`` counts
+    messages accounted for (sent now, or found acknowledged already).
     """
 
     def add_total(self, messages: int) -> None: ...
@@ -62,6 +80,16 @@ class Hooks(Protocol):
     async def _send_chunk(self, conversation: Conversation, chunk: Chunk) -> Receipt: ...
     async def _wait_task(self, task_id: str) -> TaskState: ...
     async def _flush(self, conversation: Conversation) -> None: ...
+
+
+@dataclass(frozen=True)
+class ChunkLimits:
+    """What one request of the target may carry, and whether resending is harmless."""
+
+    max_messages: int
+    max_bytes: int
+    #: the target recognises a chunk sent twice (GoodMem's memory ids): no duplicate is possible
+    idempotent: bool = False
 
 
 @dataclass
@@ -93,7 +121,7 @@ def read_inputs(
         except InputError as exc:
             found.errors.append(exc)
         except Exception as exc:  # a converter bug must not end the run or lose other inputs
-            log.exception("converter_crashed", input=str(item.path), converter=item.converter.name)
+            log.debug("converter_crashed", input=str(item.path), exc_info=True)
             found.errors.append(
                 InputError(str(item.path), f"{item.converter.name} converter failed: {exc!r}")
             )
@@ -101,45 +129,62 @@ def read_inputs(
         found.warnings.extend(str(d) for d in converter.diagnostics if d.severity == "warning")
 
 
-async def validate_inputs(inputs: list[Input], options: ConvertOptions, report: Report) -> None:
-    """Read and check every input (in a worker thread) without sending anything."""
+def spool_inputs(
+    inputs: list[Input],
+    options: ConvertOptions,
+    spool: Spool,
+    found: _Reading,
+    stop: threading.Event | None = None,
+) -> None:
+    """Read every input into ``spool`` (blocking: run it in a worker thread)."""
+    for conversation in read_inputs(inputs, options, found, stop):
+        spool.add(conversation)
+
+
+async def validate_inputs(inputs: list[Input], options: ConvertOptions, report: Report) -> Spool:
+    """Read, check and merge every input (in a worker thread) without sending anything.
+    The caller closes the returned spool."""
     found = _Reading()
-
-    def check() -> None:
-        for conversation in read_inputs(inputs, options, found):
-            report.conversations.append(ConversationResult.of(conversation, "valid"))
-
-    await asyncio.to_thread(check)
+    spool = Spool()
+    await asyncio.to_thread(spool_inputs, inputs, options, spool, found)
+    for spooled in spool.conversations():
+        report.conversations.append(ConversationResult.of(spooled, "valid"))
     found.into(report)
+    return spool
 
 
 class Pipeline:
-    """Runs an import over inputs or conversations into ``hooks``, keeping ``checkpoint`` current."""
+    """Runs an import over inputs or conversations into ``hooks``, keeping ``ledger`` current."""
 
     def __init__(
         self,
         settings: ImportSettings,
         hooks: Hooks,
-        checkpoint: CheckpointStore,
+        ledger: Ledger,
+        limits: ChunkLimits,
         *,
         progress: Progress | None = None,
     ) -> None:
         self.settings = settings
         self.hooks = hooks
-        self.checkpoint = checkpoint
+        self.ledger = ledger
+        self.limits = limits
         self.progress = progress or NullProgress()
         self.options = self.convert_options(settings)
         # the thread reading inputs watches the first, the event loop awaits the second
         self._stopping = threading.Event()
         self._stop_event = asyncio.Event()
         self._lanes: set[asyncio.Task[None]] = set()
-        self._key_locks: dict[str, asyncio.Lock] = {}
         self._report = Report()
 
     @staticmethod
     def convert_options(settings: ImportSettings) -> ConvertOptions:
         return ConvertOptions(
-            scene=settings.scene, include_system_events=settings.include_system_events
+            scene=settings.scene,
+            include_system_events=settings.include_system_events,
+            timezone=settings.timezone,
+            user_id=settings.user_id,
+            column_map=settings.column_map,
         )
 
     # -- control -------------------------------------------------------------------------------
@@ -159,51 +204,36 @@ class Pipeline:
 
     async def run(self, inputs: list[Input], report: Report) -> None:
         """Import every valid conversation of ``inputs``; problems go into ``report``."""
-        self._report = report
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[Conversation | None] = asyncio.Queue(maxsize=2)
         found = _Reading()
-
-        def produce() -> None:
-            try:
-                for conversation in read_inputs(inputs, self.options, found, self._stopping):
-                    pending = self._pending_count(conversation)
-                    loop.call_soon_threadsafe(self.progress.add_total, pending)
-                    asyncio.run_coroutine_threadsafe(queue.put(conversation), loop).result()
-            finally:
-                asyncio.run_coroutine_threadsafe(queue.put(None), loop).result()
-
-        producer = loop.run_in_executor(None, produce)
-        try:
-            await self._consume(queue)
-        finally:
-            self._stopping.set()
-            while not producer.done():  # keep the queue empty so the reader is never stuck
-                while not queue.empty():
-                    queue.get_nowait()
-                await asyncio.wait({producer}, timeout=0.05)
-            await producer
+        with Spool() as spool:
+            reader = asyncio.ensure_future(asyncio.to_thread(
+                spool_inputs, inputs, self.options, spool, found, self._stopping
+            ))
+            await reader  # a stop request ends it after the conversation being read
             found.into(report)
+            await self._send_all(spool, report)
 
     async def run_conversations(self, conversations: list[Conversation], report: Report) -> None:
         """Import conversations built in code (``BatchImporter.import_conversation``)."""
-        self._report = report
-        queue: asyncio.Queue[Conversation | None] = asyncio.Queue()
-        for conversation in conversations:
-            self.progress.add_total(self._pending_count(conversation))
-            queue.put_nowait(conversation)
-        queue.put_nowait(None)
-        await self._consume(queue)
+        with Spool() as spool:
+            for conversation in conversations:
+                spool.add(conversation)
+            await self._send_all(spool, report)
 
     # -- lanes ---------------------------------------------------------------------------------
 
-    async def _consume(self, queue: asyncio.Queue[Conversation | None]) -> None:
+    async def _send_all(self, spool: Spool, report: Report) -> None:
+        self._report = report
+        conversations = spool.conversations()
+        if self.stopping:
+            report.interrupted = True
+            return
+        self.progress.add_total(sum(c.count for c in conversations))
         slots = asyncio.Semaphore(self.settings.lane_count)
-        while True:
-            conversation = await self._unless_stopped(queue.get())
-            if conversation is None or not await self._unless_stopped(slots.acquire()):
+        for spooled in conversations:
+            if not await self._unless_stopped(slots.acquire()):
                 break
-            lane = asyncio.create_task(self._lane(conversation))
+            lane = asyncio.create_task(self._lane(spool, spooled))
             self._lanes.add(lane)
 
             def finished(task: asyncio.Task[None]) -> None:
@@ -241,129 +271,214 @@ class Pipeline:
                 lane.cancel()
             await asyncio.gather(*late, return_exceptions=True)
 
-    async def _lane(self, conversation: Conversation) -> None:
-        key = conversation.key
-        lock = self._key_locks.setdefault(key, asyncio.Lock())
-        result = ConversationResult.of(conversation, "done")
+    async def _lane(self, spool: Spool, spooled: SpooledConversation) -> None:
+        key = spooled.key
+        result = ConversationResult.of(spooled, "done")
         self._report.conversations.append(result)
-        async with lock:  # two inputs holding the same conversation take turns
-            try:
-                await self._send_conversation(conversation, result)
-            except asyncio.CancelledError:
-                result.status = "interrupted"
-            except AuthError as exc:
-                result.status, result.reason = "failed", str(exc)
-                if not self._report.fatal:
-                    self._report.fatal = str(exc)
-                    log.error("authentication_failed", error=str(exc))
-                self.request_stop()
-                self._cancel_other_lanes()
-            except CheckpointError as exc:
-                result.status, result.reason = "failed", str(exc)
-                self._report.fatal = self._report.fatal or str(exc)
-                self.request_stop()
-            except TargetError as exc:
-                result.status, result.reason = "failed", str(exc)
-                log.error("conversation_failed", conversation=key, error=str(exc))
-                with suppress(CheckpointError):
-                    state = self.checkpoint.get(key)
-                    await self.checkpoint.record(
-                        key, state.model_copy(update={"failure": str(exc)})
-                    )
+        try:
+            await self._send_conversation(spool, spooled, result)
+        except asyncio.CancelledError:
+            result.status = "interrupted"
+        except StopRunError as exc:
+            result.status, result.reason = "failed", str(exc)
+            if not self._report.fatal:
+                self._report.fatal = str(exc)
+                log.error("run_stopped", error=str(exc))
+            self.request_stop()
+            self._cancel_other_lanes()
+        except CheckpointError as exc:
+            result.status, result.reason = "failed", str(exc)
+            self._report.fatal = self._report.fatal or str(exc)
+            self.request_stop()
+        except TargetError as exc:
+            await self._fail(key, result, str(exc))
+        except Exception as exc:  # a bug or a library surprise: never counted as success
+            log.debug("conversation_crashed", conversation=key, exc_info=True)
+            await self._fail(key, result, f"unexpected error: {type(exc).__name__}: {exc}")
+
+    async def _fail(self, key: str, result: ConversationResult, reason: str) -> None:
+        result.status, result.reason = "failed", reason
+        log.error("conversation_failed", conversation=key, error=reason)
+        with suppress(CheckpointError):
+            await self.ledger.update(key, failure=reason)
 
     async def _send_conversation(
-        self, conversation: Conversation, result: ConversationResult
+        self, spool: Spool, spooled: SpooledConversation, result: ConversationResult
     ) -> None:
+        conversation = spooled.meta
         key = conversation.key
-        state = self.checkpoint.get(key)
+        if self.settings.resend_in_doubt:
+            await self.ledger.take_in_doubt(key)
+        state = await self.ledger.state(key)
         if state.inflight is not None:
-            state = await self._resolve_inflight(key, state)
-        cursor = state.resume_cursor
-        pending = [m for m in conversation.messages if not cursor.covers(m)]
-        result.already = len(conversation.messages) - len(pending)
-        if not conversation.messages or (not pending and state.complete):
-            result.status = "unchanged"
-            return
-        state = state.model_copy(update={"origin": conversation.origin, "failure": None})
-        if pending and conversation.kind == "group" and not state.group_ready:
-            try:
-                await self.hooks._setup_group(conversation)
-            except RejectedError as exc:
-                # metadata is worth having, not worth losing the messages over; the first
-                # chunk carries it as group_meta too
-                log.warning("group_setup_failed", conversation=key, error=str(exc))
-            state = state.model_copy(update={"group_ready": True})
-            await self.checkpoint.record(key, state)
-        chunks = chunk_messages(
-            key,
-            pending,
-            max_messages=self.settings.chunk_size,
-            max_bytes=self.settings.max_request_bytes,
+            await self._resolve_inflight(conversation, state, result)
+        legacy_task = self.ledger.legacy_task(key)
+        if legacy_task is not None:
+            outcome = await self.hooks._wait_task(legacy_task)
+            await self.ledger.settle_legacy(key, outcome in ("success", "expired"))
+        state = await self.ledger.state(key)
+        origin = ", ".join(spooled.origins)
+        if state.failure or state.origin != origin:
+            await self.ledger.update(key, clear_failure=True, origin=origin)
+
+        builder = ChunkBuilder(
+            key, max_messages=self.limits.max_messages, max_bytes=self.limits.max_bytes
         )
-        for chunk in chunks:
-            if self.stopping:
-                result.status = "interrupted"
+        ready = state.group_ready
+        newest = state.max_ts
+        pages = spool.messages(spooled)
+        while True:
+            page = await asyncio.to_thread(next, pages, None)
+            if page is None:
+                break
+            pending = await self._pending(key, page, newest, result)
+            self.progress.advance(len(page) - len(pending))
+            for message in pending:
+                chunk = builder.add(message)
+                if chunk is not None:
+                    if not ready:
+                        ready = await self._setup(conversation)
+                    if not await self._deliver(conversation, chunk, builder, result):
+                        return
+        chunk = builder.finish()
+        if chunk is not None:
+            if not ready:
+                ready = await self._setup(conversation)
+            if not await self._deliver(conversation, chunk, builder, result):
                 return
-            state = await self._deliver(conversation, chunk, state)
-            result.sent += len(chunk.messages)
-            self.progress.advance(len(chunk.messages))
-        if state.flushed_at != state.acked:
+        if result.failed_messages:
+            result.status = "failed"
+            await self.ledger.update(key, failure=result.reason)
+        state = await self.ledger.state(key)
+        if result.sent == 0 and (state.complete or not spooled.count):
+            if result.status == "done":
+                result.status = "unchanged"
+            return
+        if state.acked and state.flushed_at != state.acked:
             await self.hooks._flush(conversation)
-            state = state.model_copy(update={"flushed_at": state.acked})
-        await self.checkpoint.record(key, state)
+            await self.ledger.update(key, flushed_at=state.acked)
         log.info("conversation_done", conversation=key, sent=result.sent, already=result.already)
 
+    async def _pending(
+        self, key: str, page: list[Message], newest: int | None, result: ConversationResult
+    ) -> list[Message]:
+        """The messages of ``page`` the target has not acknowledged."""
+        hids = [id_digest(m.message_id) for m in page]
+        known = await self.ledger.known(key, hids)
+        pending: list[Message] = []
+        legacy: list[tuple[int, int]] = []
+        legacy_ts = 0
+        for message, hid in zip(page, hids, strict=True):
+            acked_content = known.get(hid)
+            if acked_content is not None:
+                result.already += 1
+                if acked_content != content_digest(message.sender_id, message.content):
+                    result.edited += 1
+            elif self.ledger.legacy_covers(key, message.timestamp, message.message_id):
+                result.already += 1
+                legacy.append((hid, content_digest(message.sender_id, message.content)))
+                legacy_ts = max(legacy_ts, message.timestamp)
+            else:
+                if newest is not None and message.timestamp < newest:
+                    result.backfill += 1
+                pending.append(message)
+        if legacy:
+            # acknowledged under 0.1.0: remember them by id from now on
+            await self.ledger.acknowledge(key, legacy, legacy_ts, count=False)
+        return pending
+
+    async def _setup(self, conversation: Conversation) -> bool:
+        """The target's per-conversation metadata call (EverOS groups, EverCore's
+        conversation-meta), once, before the first chunk."""
+        try:
+            await self.hooks._setup_group(conversation)
+        except RejectedError as exc:
+            # metadata is worth having, not worth losing the messages over; EverOS's first
+            # chunk carries it as group_meta too
+            log.warning("group_setup_failed", conversation=conversation.key, error=str(exc))
+        await self.ledger.update(conversation.key, group_ready=True)
+        return True
+
     async def _deliver(
-        self, conversation: Conversation, chunk: Chunk, state: ConversationState
-    ) -> ConversationState:
-        """Send one chunk until the server has it; returns the acknowledged state."""
+        self, conversation: Conversation, chunk: Chunk, builder: ChunkBuilder,
+        result: ConversationResult,
+    ) -> bool:
+        """Send one chunk until the target has it. False: stop this lane (a stop was asked)."""
+        if self.stopping:
+            result.status = "interrupted"
+            return False
         key = conversation.key
-        cursor = state.resume_cursor.advance(chunk.messages)
-        acked = state.acked + len(chunk.messages)
-        done = state.model_copy(update={"acked": acked, "cursor": cursor, "inflight": None})
+        if builder.oversized(chunk):
+            message = chunk.messages[0]
+            reason = (f"message {message.message_id} is larger than one request may be "
+                      f"({builder.max_bytes} bytes); not sent")
+            log.error("message_too_large", conversation=key, message=message.message_id)
+            result.failed_messages += 1
+            result.reason = reason
+            return True
+        entries = [(id_digest(m.message_id), content_digest(m.sender_id, m.content))
+                   for m in chunk.messages]
+        max_ts = max(m.timestamp for m in chunk.messages)
+        doubt: InDoubt | None = None
         for attempt in range(self.settings.max_task_resends + 1):
+            # journal the intent first: after a crash the report can say which messages were
+            # on their way
+            await self.ledger.begin(key, first_id=chunk.first.message_id,
+                                    last_id=chunk.last.message_id, max_ts=max_ts, entries=entries)
             receipt = await self.hooks._send_chunk(conversation, chunk)
             if receipt.task_id is None:
                 break  # stored synchronously
             # journal the task before waiting: after a crash we ask it instead of resending
-            inflight = InFlight(task_id=receipt.task_id, cursor=cursor, acked=acked)
-            await self.checkpoint.record(key, state.model_copy(update={"inflight": inflight}))
+            await self.ledger.sent(key, receipt.task_id)
             outcome = await self.hooks._wait_task(receipt.task_id)
-            if outcome != "failed":
+            if outcome == "success":
+                break
+            if outcome == "expired":
+                doubt = InDoubt(key, "expired", chunk.first.message_id, chunk.last.message_id,
+                                len(chunk.messages), receipt.task_id)
                 break
             log.warning("task_failed", conversation=key, chunk=chunk.index, attempt=attempt + 1)
-            await self.checkpoint.record(key, state)
+            await self.ledger.abandon(key)
         else:
             raise TargetError(
                 f"chunk {chunk.index} of {key} failed on the server "
                 f"{self.settings.max_task_resends + 1} times"
             )
-        await self.checkpoint.record(key, done)
-        return done
+        await self.ledger.acknowledge(key, entries, max_ts, in_doubt=doubt)
+        if doubt is not None:
+            self._report.in_doubt.append(doubt)
+        result.sent += len(chunk.messages)
+        self.progress.advance(len(chunk.messages))
+        return True
 
-    async def _resolve_inflight(self, key: str, state: ConversationState) -> ConversationState:
-        """Ask the task of a chunk accepted before a crash whether it landed."""
+    async def _resolve_inflight(
+        self, conversation: Conversation, state: ConversationState, result: ConversationResult
+    ) -> None:
+        """Settle a chunk that was on its way when an earlier run ended."""
+        key = conversation.key
         inflight = state.inflight
         assert inflight is not None
+        if inflight.task_id is None:
+            # the request may or may not have reached the server: send it again, and say so
+            doubt = None
+            if not self.limits.idempotent:
+                doubt = InDoubt(key, "resent", inflight.first_id, inflight.last_id,
+                                inflight.count, None)
+                self._report.in_doubt.append(doubt)
+            await self.ledger.abandon(key, resent=doubt)
+            log.info("inflight_resent", conversation=key, messages=inflight.count)
+            return
         outcome = await self.hooks._wait_task(inflight.task_id)
-        if outcome in ("success", "expired"):
-            # these messages were counted as still to send when the conversation was read
-            self.progress.advance(inflight.acked - state.acked)
-            state = state.model_copy(
-                update={"acked": inflight.acked, "cursor": inflight.cursor, "inflight": None}
-            )
-        else:
-            state = state.model_copy(update={"inflight": None})
         log.info("inflight_resolved", conversation=key, task=inflight.task_id, outcome=outcome)
-        await self.checkpoint.record(key, state)
-        return state
-
-    # -- bookkeeping -----------------------------------------------------------------------------
-
-    def _pending_count(self, conversation: Conversation) -> int:
-        """Messages of ``conversation`` the checkpoint does not have yet."""
-        cursor = self.checkpoint.get(conversation.key).resume_cursor
-        return sum(1 for m in conversation.messages if not cursor.covers(m))
+        if outcome == "success":
+            await self.ledger.acknowledge(key, inflight.entries, inflight.max_ts)
+        elif outcome == "expired" and not self.settings.resend_in_doubt:
+            doubt = InDoubt(key, "expired", inflight.first_id, inflight.last_id, inflight.count,
+                            inflight.task_id)
+            self._report.in_doubt.append(doubt)
+            await self.ledger.acknowledge(key, inflight.entries, inflight.max_ts, in_doubt=doubt)
+        else:
+            await self.ledger.abandon(key)
 
     def _cancel_other_lanes(self) -> None:
         current = asyncio.current_task()

@@ -7,7 +7,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from importer.errors import InputError
-from importer.models import Conversation
+from importer.ledger import InDoubt
+from importer.merge import SpooledConversation
 
 __all__ = ["ConversationResult", "Report"]
 
@@ -21,24 +22,34 @@ class ConversationResult:
     key: str
     origin: str
     status: Status
-    #: messages the conversation has after conversion
+    #: distinct messages the inputs hold for this conversation (merged, by message id)
     messages: int = 0
     #: messages sent and acknowledged in this run
     sent: int = 0
-    #: messages acknowledged in an earlier run, not sent again
+    #: messages the target had acknowledged before, not sent again
     already: int = 0
+    #: of those, messages whose content changed since (an edit in a newer export): not resent
+    edited: int = 0
+    #: messages sent now that are older than what the conversation already had (EverOS orders
+    #: by arrival, so these land after newer ones)
+    backfill: int = 0
+    #: copies of a message another input already held, dropped when merging
+    duplicates: int = 0
+    #: messages that could not be sent at all (e.g. larger than one request may be)
+    failed_messages: int = 0
     #: messages the converter left out on purpose (system events)
     skipped: int = 0
     reason: str | None = None
 
     @classmethod
-    def of(cls, conversation: Conversation, status: Status) -> ConversationResult:
+    def of(cls, conversation: SpooledConversation, status: Status) -> ConversationResult:
         return cls(
             conversation.key,
-            conversation.origin,
+            ", ".join(conversation.origins) or conversation.meta.origin,
             status,
-            messages=len(conversation.messages),
-            skipped=conversation.skipped,
+            messages=conversation.count,
+            duplicates=conversation.duplicates,
+            skipped=conversation.meta.skipped,
         )
 
 
@@ -56,6 +67,8 @@ class Report:
     seconds: float = 0.0
     target: str = ""
     checkpoint: str | None = None
+    #: chunks whose fate cannot be known (task expired; sent again after an interruption)
+    in_doubt: list[InDoubt] = field(default_factory=list)
 
     def add_input_errors(self, errors: Iterable[InputError]) -> None:
         self.input_errors.extend((e.path, str(e), e.problems) for e in errors)
@@ -68,6 +81,14 @@ class Report:
     def messages_already(self) -> int:
         return sum(r.already for r in self.conversations)
 
+    def total(self, name: str) -> int:
+        """The sum of one per-conversation count (``edited``, ``backfill``, ``duplicates``...)."""
+        return sum(int(getattr(r, name)) for r in self.conversations)
+
+    @property
+    def expired_in_doubt(self) -> list[InDoubt]:
+        return [d for d in self.in_doubt if d.kind == "expired"]
+
     @property
     def failed(self) -> list[ConversationResult]:
         return [r for r in self.conversations if r.status == "failed"]
@@ -76,7 +97,7 @@ class Report:
     def exit_code(self) -> int:
         if self.interrupted:
             return 130
-        if self.fatal or self.failed or self.input_errors:
+        if self.fatal or self.failed or self.input_errors or self.expired_in_doubt:
             return 1
         return 0
 
@@ -94,6 +115,15 @@ class Report:
             "seconds": round(self.seconds, 3),
             "messages_sent": self.messages_sent,
             "messages_already_imported": self.messages_already,
+            "messages_edited_since_import": self.total("edited"),
+            "messages_backfilled": self.total("backfill"),
+            "duplicates_merged": self.total("duplicates"),
+            "in_doubt": [
+                {"conversation": d.key, "kind": d.kind, "first_message_id": d.first_id,
+                 "last_message_id": d.last_id, "messages": d.count, "task_id": d.task_id,
+                 "note": d.describe()}
+                for d in self.in_doubt
+            ],
             "conversations": [asdict(r) for r in self.conversations],
             "failures": [
                 {"input": r.origin, "conversation": r.key, "reason": r.reason} for r in self.failed

@@ -58,9 +58,12 @@ def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -
 class PollSchedule:
     """Adaptive task polling: first look when similar tasks usually finished, then soon again.
 
-    Learns how long tasks take from the midpoint between the last "processing" answer and the
-    first final one, so a fast server is polled soon and a slow one is not polled in vain; after
-    a miss it looks again after a tenth of that, backing off from there.
+    Learns how long tasks take, both ways: a task seen "processing" and then finished took
+    about the midpoint of the two answers; a task already finished at the first look took at
+    most that long, so the next first look comes a little earlier. Without the second rule the
+    estimate could only grow and, once at the ceiling, stayed there for good. One slow task moves
+    the estimate by a bounded step, so an outlier does not set the pace. After a miss it looks
+    again after a tenth of the estimate, backing off from there.
     """
 
     minimum: float = 0.02
@@ -78,8 +81,12 @@ class PollSchedule:
     def observe(self, last_processing: float, finished_seen: float) -> None:
         """Record a finished task: seconds from acceptance to the last "processing" answer (0 if
         none) and to the answer that showed it finished."""
-        estimate = (last_processing + finished_seen) / 2 if last_processing else finished_seen
-        self.typical = 0.8 * self.typical + 0.2 * estimate
+        if last_processing:
+            estimate = (last_processing + finished_seen) / 2
+        else:
+            estimate = 0.7 * finished_seen  # finished before we looked: probe earlier
+        estimate = min(estimate, 3 * self.typical)  # one outlier moves it a bounded step
+        self.typical = self._clamp(0.8 * self.typical + 0.2 * estimate)
 
     def _clamp(self, seconds: float) -> float:
         return min(self.maximum, max(self.minimum, seconds))

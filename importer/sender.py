@@ -23,6 +23,10 @@ log = structlog.get_logger()
 T = TypeVar("T")
 
 
+#: waits before asking again about a task the server says it does not know
+_UNKNOWN_TASK_RETRIES = (0.2, 0.5, 1.0)
+
+
 class TaskTimeout(TargetError):
     """A task was still processing when we stopped waiting; its chunk may yet be stored."""
 
@@ -53,6 +57,7 @@ class Sender:
         backoff: Backoff | None = None,
         request_timeout: float = 120.0,
         task_timeout: float = 600.0,
+        max_retry_after: float = 60.0,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: random.Random | None = None,
     ) -> None:
@@ -61,6 +66,7 @@ class Sender:
         self.backoff = backoff or Backoff()
         self.request_timeout = request_timeout
         self.task_timeout = task_timeout
+        self.max_retry_after = max_retry_after
         self.poll = PollSchedule()
         self.stats = SenderStats()
         self._sleep = sleep
@@ -99,10 +105,16 @@ class Sender:
         started = time.monotonic()
         last_processing = 0.0
         await self._sleep(self.poll.first_delay())
-        misses = 0
+        misses = unknown = 0
         while True:
             state = await self.call(lambda: self.target.task_status(task_id), f"task {task_id}")
             elapsed = time.monotonic() - started
+            if state == "expired" and unknown < len(_UNKNOWN_TASK_RETRIES):
+                # a task the server does not know (yet): a status store that lags behind the
+                # 202, or one that forgot it. Ask again a few times before concluding anything
+                await self._sleep(_UNKNOWN_TASK_RETRIES[unknown])
+                unknown += 1
+                continue
             if state != "processing":
                 self.poll.observe(last_processing, elapsed)
                 return state
@@ -143,6 +155,13 @@ class Sender:
                     await self.limiter.succeeded()
                     return result
             # the slot is released: back off without holding it
+            if error.retry_after is not None and error.retry_after > self.max_retry_after:
+                # an hour's wait (or a day's) is not a retry: say so and let the others go on
+                raise TargetError(
+                    f"{what}: the server asks to wait {error.retry_after:.0f}s (more than "
+                    f"--max-retry-after {self.max_retry_after:.0f}s); run the same command again "
+                    "later", status=error.status,
+                ) from error
             if error.rate_limited:
                 self.stats.rate_limited += 1
                 self.limiter.rate_limited()

@@ -91,8 +91,14 @@ async def test_import_conversation_object(tmp_path: Path, sandbox: SandboxServer
 
 
 def test_bad_settings_are_one_readable_error() -> None:
-    with pytest.raises(ConfigError, match="chunk_size"):
+    with pytest.raises(ConfigError, match="^--chunk-size must be ≤ 500$"):
         BatchImporter(chunk_size=501)
+    with pytest.raises(ConfigError, match="^--concurrency must be ≥ 1$"):
+        BatchImporter(concurrency=0)
+    with pytest.raises(ConfigError, match="must be an http"):
+        BatchImporter(api_url="localhost:1995")
+    with pytest.raises(ConfigError, match="control characters"):
+        BatchImporter(api_url="http://localhost:1995", api_key="sk-from-a-crlf-file\r")
 
 
 async def test_a_refused_group_setup_still_imports_with_group_meta(

@@ -60,21 +60,13 @@ def test_import_benchmark_checks_the_server_and_compares_with_the_reference(
     assert r["ratio"] == round(r["messages_per_s"] / ref["messages_per_s"], 1)
 
 
-def test_checkpoint_benchmark_counts_fsyncs_and_folds(tmp_path: Path) -> None:
-    rows = run_bench(
-        "checkpoint", "--conversations", "3", "50", "--acks", "1200", "--writers", "4",
-        cwd=tmp_path,
-    )  # fmt: skip
-
-    assert [(row["conversations"], row["writers"], row["acks"]) for row in rows] == [
-        (3, 4, 1200),
-        (50, 4, 1200),
-    ]
+def test_ledger_benchmark_measures_each_size(tmp_path: Path) -> None:
+    rows = run_bench("ledger", "--sizes", "1000", "20000", "--acks", "200", "--writers", "4",
+                     cwd=tmp_path)
+    assert [(row["acknowledged"], row["chunk_acks"]) for row in rows] == [(1000, 200), (20000, 200)]
     for row in rows:
-        # at least one fsync per group of writers, at most one per acknowledgement
-        assert 1200 / 4 <= row["fsyncs"] <= 1200
-        assert row["folds"] >= 1  # the journal (1000 lines) was folded into the snapshot
-        assert row["us_per_ack"] > 0 and row["record_p50_ms"] <= row["record_max_ms"]
+        assert 0 < row["ack_p50_ms"] <= row["ack_p99_ms"]
+        assert row["us_per_chunk_ack"] > 0 and row["rss_mb_after"] > 0
 
 
 def test_validate_benchmark_reads_every_generated_message(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ from converters.base import Converter, ConvertOptions
 from converters.conversation_format import ConversationFormatConverter
 from converters.everos import EverOSConverter, conversation_from_everos, to_everos_json
 from importer.errors import InputError
-from importer.models import Conversation
+from importer.models import Conversation, Message
 
 DATA = Path(__file__).parent / "data"
 EVERCORE = DATA / "evercore"
@@ -113,6 +114,47 @@ def test_repeated_message_id_is_kept_twice_with_a_warning(name: str) -> None:
     warnings = texts(converter, "warning")
     assert any("msg_0425" in w and "repeated" in w for w in warnings)
     assert any("out of order" in w for w in warnings)
+
+
+def test_exact_repeats_are_dropped_with_one_warning_and_differing_ones_kept(
+    tmp_path: Path,
+) -> None:
+    # the real team chat (msg_0425 names two different messages) with two lines exported twice
+    doc = json.loads((EVERCORE / "team_chat_en.json").read_text(encoding="utf-8"))
+    items = doc["conversation_list"]
+    doc["conversation_list"] = [*items, items[3], items[7], items[3]]
+    path = write_json(tmp_path, doc, "team_chat_en.json")
+    converter = ConversationFormatConverter()
+    conversation = read_one(converter, path)
+    assert len(conversation.messages) == len(items)
+    ids = [m.message_id for m in conversation.messages]
+    assert ids.count(items[3]["message_id"]) == 1 and "msg_0425~2" in ids
+    repeats = [w for w in texts(converter, "warning") if "exact repeats" in w]
+    assert repeats == [
+        (
+            f"{path}: 3 exact repeats of a message (same id, time, sender and text) dropped,"
+            f" e.g. message id {items[3]['message_id']}"
+        )
+    ]
+
+
+def test_a_converter_yielding_one_message_object_twice_imports_it_once(tmp_path: Path) -> None:
+    class Twice(Converter):
+        name = "twice"
+
+        @classmethod
+        def detect(cls, path: Path) -> bool:
+            return True
+
+        def conversations(self, path: Path) -> Iterator[Conversation]:
+            message = Message(message_id="m1", timestamp=T0, sender_id="a", content="hi")
+            yield Conversation(kind="group", conversation_id="g", messages=[message, message])
+
+    converter = Twice()
+    assert [m.message_id for m in read_one(converter, tmp_path).messages] == ["m1"]
+    assert texts(converter, "warning") == [
+        "?: 1 exact repeat of a message (same id, time, sender and text) dropped, e.g. message id m1"
+    ]
 
 
 def test_team_file_metadata_and_participants() -> None:

@@ -25,6 +25,7 @@ THREAD = DCE / "Test Server - general - release-notes [1100000000000000050].json
 DM = DCE / "Direct Messages - alice [1100000000000000100].json"
 GROUP_DM = DCE / "Direct Messages - Weekend plans [1100000000000000150].json"
 ARCHIVE = DCE / "Test Server - Text channels - archive [1100000000000000200].json"
+HELP_DESK = DCE / "Test Server - Support - help-desk [1100000000000000300].json"
 SYSTEM_TEXTS = {
     "Joined the server.",
     "Pinned a message.",
@@ -132,8 +133,10 @@ def test_attachments_stickers_and_embeds_stand_in_for_empty_content() -> None:
     assert by_id["1200000000000000006"].content == "[attachment: cat.png]"
     assert by_id["1200000000000000007"].content == "[sticker: Wave Wumpus]"
     assert by_id["1200000000000000010"].content == "[embed: Build #42 passed] All 314 tests green"
-    # content wins when there is some; the media-folder path is not pasted into the text
-    assert by_id["1200000000000000013"].content == "here is the log, see attached"
+    # next to text, files follow it; the media-folder path is not pasted into the text
+    assert by_id["1200000000000000013"].content == (
+        "here is the log, see attached\n[attachment: build.log]"
+    )
 
 
 def test_replies_name_what_they_answer() -> None:
@@ -145,12 +148,54 @@ def test_replies_name_what_they_answer() -> None:
     # a reply to a reply quotes the words, not the other marker
     nested = by_id["1200000000000000014"]
     assert nested.reply_to == "1200000000000000005"
-    assert nested.content == '[reply to Carol: "welcome!"] thanks Carol'
-    # the answered message was deleted: keep the link, add no marker
+    assert nested.content == '[reply to Carol: "welcome! glad you\'re here"] thanks Carol'
+    # the answered message is not in the export: keep the link, say so as Slack does
     orphan = by_id["1200000000000000011"]
     assert orphan.reply_to == "1199999999999999999"
-    assert orphan.content == "sure, I'll look"
+    assert orphan.content == "[reply to a deleted message] sure, I'll look"
     assert by_id["1200000000000000003"].reply_to is None
+
+
+def test_files_and_stickers_follow_the_text() -> None:
+    by_id = {m.message_id: m for m in only(HELP_DESK).messages}
+    assert by_id["1300000000000000304"].content == (
+        "Here is my config and what it printed\n"
+        "[attachment: config.json]\n[attachment: output.png]\n[sticker: Thumbs Up]"
+    )
+
+
+def test_any_message_with_a_reference_is_a_reply_quoted_at_a_word() -> None:
+    conversation = only(HELP_DESK)
+    by_id = {m.message_id: m for m in conversation.messages}
+    # a Default-type message with a reference (no reference.type: older exports)
+    answer = by_id["1300000000000000302"]
+    assert answer.reply_to == "1300000000000000301"
+    assert answer.content.startswith('[reply to Dave: "How do I export the threads of a forum…"] ')
+    thanks = by_id["1300000000000000303"]
+    assert thanks.reply_to == "1300000000000000302"
+    assert thanks.content == (
+        '[reply to Erin K.: "Pass --include-threads all; on a big…"] thanks, that worked'
+    )
+    missing = by_id["1300000000000000305"]
+    assert missing.reply_to == "1300000000000000299"
+    assert missing.content == "[reply to a deleted message] as I said before, check the token first"
+    # a forward references a message too, but answers nothing: it is the message it carries
+    forward = by_id["1300000000000000306"]
+    assert forward.reply_to is None
+    assert forward.content == "[forwarded message] Release 2.45 adds forum thread exports"
+    assert conversation.skipped == 1  # the pin, though it references a message
+
+
+def test_a_message_exported_twice_is_imported_once() -> None:
+    conversation, converter = convert(HELP_DESK)
+    ids = [m.message_id for m in conversation[0].messages]
+    assert ids.count("1300000000000000304") == 1 and "1300000000000000304~2" not in ids
+    assert [str(d) for d in converter.diagnostics] == [
+        (
+            f"{HELP_DESK}: 1 exact repeat of a message (same id, time, sender and text) dropped,"
+            " e.g. message id 1300000000000000304"
+        )
+    ]
 
 
 def test_textless_message_is_reported_as_warning() -> None:
@@ -246,6 +291,7 @@ def test_whole_folder_gives_one_conversation_per_channel() -> None:
             "1100000000000000100",
             "1100000000000000150",
             "1100000000000000200",
+            "1100000000000000300",
         )
     )
 
@@ -292,9 +338,10 @@ def test_big_generated_export_streams_through(tmp_path: Path) -> None:
     assert 0 < conversation.skipped < 1_000
     kept = {m.message_id for m in conversation.messages}
     replies = [m for m in conversation.messages if m.reply_to]
-    # replies to a kept message name it; replies to a skipped join or pin cannot
+    # replies to a kept message quote it; replies to a skipped join or pin name its author
     assert len(replies) > 1000
-    assert all(m.content.startswith("[reply to ") == (m.reply_to in kept) for m in replies)
+    assert all(m.content.startswith("[reply to ") for m in replies)
+    assert all((': "' in m.content.split("] ", 1)[0]) == (m.reply_to in kept) for m in replies)
     assert len(conversation.participants) == 40
 
 

@@ -164,6 +164,26 @@ def test_string_ids_list_attachments_and_bom(tmp_path: Path) -> None:
     assert message.content == "[attachment: one.png]\n[attachment: two.gif]"
 
 
+def test_attachments_follow_the_text(tmp_path: Path) -> None:
+    copy = tmp_path / "package"
+    shutil.copytree(PACKAGE, copy)
+    url = "https://cdn.discordapp.com/attachments/1100000000000000001/1187654321098765440/"
+    (copy / JSON_CHANNEL / "messages.json").write_text(
+        f'[{{"ID": 1187654321098765440, "Timestamp": "2023-12-25 09:00:00",'
+        f' "Contents": "photos from last night", "Attachments": "{url}tree.jpg {url}cake.jpg"}}]'
+    )
+    (copy / CSV_CHANNEL / "messages.csv").write_text(
+        f"ID,Timestamp,Contents,Attachments\r\n1,2021-04-14 08:41:40,see the notes,{url}notes.txt\r\n"
+    )
+    conversations, _ = convert(copy)
+    [photos] = conversations["discord_1100000000000000001"].messages
+    assert (
+        photos.content == "photos from last night\n[attachment: tree.jpg]\n[attachment: cake.jpg]"
+    )
+    [notes] = conversations["discord_1100000000000000100"].messages
+    assert notes.content == "see the notes\n[attachment: notes.txt]"
+
+
 # -- bad input ---------------------------------------------------------------------------------
 
 

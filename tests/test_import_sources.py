@@ -56,7 +56,7 @@ def test_a_folder_of_discord_exports_imports_every_converted_message_once(
     expected: dict[str, list[tuple[str, int]]] = {}
     for file in sorted(folder.glob("*.json")):
         expected.update(_expected(converters.get("discord"), file))
-    assert len(expected) == 5  # the three split parts are one conversation
+    assert len(expected) == 6  # the three split parts are one conversation
     _import(folder, sandbox, tmp_path)
     assert _stored(sandbox) == expected
 
@@ -69,3 +69,24 @@ def test_a_discord_data_package_imports_with_exact_ids(tmp_path: Path, sandbox: 
     assert stored == expected
     ids = [message_id for messages in stored.values() for message_id, _ in messages]
     assert any(len(i) >= 18 and i.isdigit() for i in ids)  # 64-bit snowflakes kept exact
+
+
+def test_forcing_a_source_on_something_else_fails_with_one_line(tmp_path: Path) -> None:
+    notes = tmp_path / "notes"
+    (notes / "drafts").mkdir(parents=True)
+    (notes / "drafts" / "todo.json").write_text('{"todo": []}')
+    other = shutil.copy(DATA / "everos" / "group.json", tmp_path / "group.json")
+    cases = {
+        ("slack", notes): f"{notes}: not a Slack export: no channels.json or users.json",
+        ("slack", other): f"{other}: not a Slack export: give the export's .zip",
+        ("discord", notes): f"{notes}: no input for --source discord in this folder",
+        ("discord", other): f"{other}: field 'channel.id': not a DiscordChatExporter export",
+        ("discord-package", notes): f"{notes}: not a Discord data package",
+    }
+    for (source, path), reason in cases.items():
+        db = tmp_path / f"{source}.db"
+        result = run_cli(path, "--source", source, "--sandbox-db", db, cwd=tmp_path)
+        assert result.returncode == 1, (source, path, result.stdout, result.stderr)
+        assert "Traceback" not in result.stderr
+        lines = [line for line in result.stdout.splitlines() if str(path) in line]
+        assert len(lines) == 1 and lines[0].strip().startswith(reason), (source, lines)

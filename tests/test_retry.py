@@ -42,8 +42,29 @@ def test_poll_schedule_learns_from_the_midpoint_and_retries_soon_after_a_miss() 
     assert poll.retry_delay(2) == poll.retry_delay(1) * 1.5
     assert poll.retry_delay(30) == 2.0  # capped
     fresh = PollSchedule(typical=0.05)
-    fresh.observe(0.0, 0.3)  # done at the first look
-    assert fresh.typical == 0.8 * 0.05 + 0.2 * 0.3
+    fresh.observe(0.0, 0.3)  # done at the first look: it took at most 0.3 s
+    assert fresh.typical == 0.8 * 0.05 + 0.2 * min(0.7 * 0.3, 3 * 0.05)
+
+
+def test_poll_schedule_comes_back_down_after_a_slow_period() -> None:
+    """Tasks of 150 ms after a stretch of 5 s tasks: the first look comes back near 150 ms."""
+    poll = PollSchedule(typical=0.05)
+    for _ in range(200):
+        poll.observe(4.9, 5.1)
+    assert poll.first_delay() > 4.9
+    duration = 0.15
+    for _ in range(200):
+        first = poll.first_delay()
+        if first >= duration:
+            poll.observe(0.0, first)  # already done at the first look
+        else:
+            seen = first
+            misses = 0
+            while seen < duration:
+                misses += 1
+                seen += poll.retry_delay(misses)
+            poll.observe(seen - poll.retry_delay(misses), seen)
+    assert 0.1 < poll.first_delay() < 0.25
 
 
 async def test_limiter_halves_on_429_and_grows_back() -> None:

@@ -29,6 +29,7 @@ EXPECTED = {  # conversation key -> (name, messages, skipped), in the order they
     "group:slack_C061A0YJP": ("#general1", 14, 0),
     "group:slack_C061A0HJG": ("#sharedchannel", 4, 1),
     "group:slack_G0PRIV0001": ("#design-private", 12, 5),
+    "group:slack_G0PRIV0002": ("#ops-alerts", 7, 1),
     "group:slack_G9HBG2A5D": ("Group DM: Jon, Jane, U064KUGRJ, U061A3E0G", 4, 0),
     "group:slack_DJ47BL849": ("DM: Jon, Jane", 2, 0),
     "group:slack_DHX1UP7EG": ("DM: Jane, U064KUGRJ", 6, 0),
@@ -177,6 +178,63 @@ def test_senders_bots_threads_and_files_of_the_private_channel() -> None:
     assert rows[11][1] == "[file: Release notes v2 (release-notes.pdf)] [file]"
 
 
+def test_bots_are_named_from_bot_add_integration_log_or_said_to_be_bots() -> None:
+    ops = by_key(read(EXPORT)[1])["group:slack_G0PRIV0002"]
+    senders = [(m.sender_id, m.sender_name) for m in ops.messages[:4]]
+    assert senders == [
+        ("B0JL6RASU", "jenkins-ci"),  # posted before the bot_add that names it
+        ("B0JL6RASU", "jenkins-ci"),
+        ("B8W3RA0PI", "Slack API Tester"),  # its app_id in integration_logs.json
+        ("B0UNNAMED", "bot B0UNNAMED"),  # named nowhere in the export
+    ]
+    assert ops.participants["B0JL6RASU"] == "jenkins-ci"
+
+
+def test_block_kit_content_replaces_the_placeholder_and_a_summary_it_covers() -> None:
+    ops = by_key(read(EXPORT)[1])["group:slack_G0PRIV0002"]
+    checks, poll = ops.messages[4], ops.messages[5]
+    assert checks.sender_name == "Ops Checks"
+    assert checks.content == (
+        "Nightly checks: :large_green_square: PASS\n*API*: passed\n*Web*: passed\n"
+        "*Worker*: failed, see log (https://ci.example.com/job/worker/31)\n"
+        "Started at 2018-01-27 02:00 UTC\nFinished at 2018-01-27 02:09 UTC"
+    )
+    assert "can't be displayed" not in "".join(m.content for m in ops.messages)
+    # the text is the poll's title only: the blocks hold it and the votes
+    assert poll.content == (
+        "*Which day for the retro?*\n:one: Thursday    `2`\n@Rhea Parekh, @Josef K.\n"
+        ":two: Friday    `0`\nCreated by @Rhea Parekh with /poll"
+    )
+
+
+def test_legacy_file_comment_keeps_its_author_and_comment() -> None:
+    ops = by_key(read(EXPORT)[1])["group:slack_G0PRIV0002"]
+    comment = ops.messages[6]
+    assert (comment.sender_id, comment.sender_name) == ("U6006P1CN", "Josef K.")
+    assert comment.content == (
+        "[comment on file: Runbook v3 (runbook.pdf)]"
+        " Step 4 needs the new token, see tokens (https://wiki.example.com/tokens)"
+    )
+
+
+def test_bots_json_names_bots_and_broken_optional_lists_only_warn(tmp_path: Path) -> None:
+    source = copy_export(tmp_path)
+    bots = [{"id": "B0UNNAMED", "deleted": False, "name": "Backup Bot", "app_id": "A0BACKUP1"}]
+    (source / "bots.json").write_text(json.dumps(bots))
+    ops = by_key(read(source)[1])["group:slack_G0PRIV0002"]
+    assert ops.messages[3].sender_name == "Backup Bot"
+    (source / "integration_logs.json").write_text('[{"app_id": "A02", "app_type": "Slack')
+    converter, conversations = read(source)
+    ops = by_key(conversations)["group:slack_G0PRIV0002"]
+    assert ops.messages[2].sender_name == "bot B8W3RA0PI"
+    assert [str(d) for d in converter.diagnostics if "integration_logs" in str(d)] == [
+        (
+            f"{source / 'integration_logs.json'}: line 1 column 32: truncated JSON;"
+            " bots may be named by their id"
+        )
+    ]
+
+
 def test_system_events_included_on_request() -> None:
     _converter, conversations = read(EXPORT, system=True)
     random = by_key(conversations)["group:slack_C061A0WJG"]
@@ -236,6 +294,30 @@ def test_bad_day_files_reject_only_their_conversation(tmp_path: Path) -> None:
         f"{archive}!/general/2015-06-12.json: line 1 column 28: truncated JSON",
         f"{archive}!/DJ47BL849/2015-06-12.json: expected a list of messages, found dict",
     ]
+
+
+def test_what_is_not_a_slack_export_says_what_it_lacks(tmp_path: Path) -> None:
+    notes = tmp_path / "notes"
+    (notes / "drafts").mkdir(parents=True)
+    (notes / "drafts" / "todo.json").write_text("[]")
+    (notes / "readme.json").write_text("{}")
+    with pytest.raises(
+        InputError,
+        match=r"notes: not a Slack export: no channels\.json or users\.json at the top, and no"
+        r" channel folders with day files \(<channel>/YYYY-MM-DD\.json\)",
+    ):
+        read(notes)
+    with pytest.raises(InputError, match=r"readme\.json: not a Slack export: give the export's"):
+        read(notes / "readme.json")
+    lists_only = tmp_path / "lists-only"
+    lists_only.mkdir()
+    for name in ("users.json", "channels.json"):
+        shutil.copy(EXPORT / name, lists_only / name)
+    assert SlackConverter.detect(lists_only)
+    with pytest.raises(InputError, match="Slack export without messages: no channel folders"):
+        read(lists_only)
+    with pytest.raises(InputError, match="Slack export without messages"):
+        read(make_zip(tmp_path / "lists-only.zip", source=lists_only))
 
 
 def test_broken_user_list_stops_the_export(tmp_path: Path) -> None:

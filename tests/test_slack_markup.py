@@ -94,7 +94,7 @@ def test_senders(renderer: SlackRenderer) -> None:
     assert renderer.sender({"subtype": "bot_message", "bot_id": "B1"}) == ("B1", "GitHub")
     modern = {"bot_id": "B2", "bot_profile": {"name": "Deploy Bot"}}
     assert renderer.sender(modern) == ("B2", "Deploy Bot")
-    assert renderer.sender({"bot_id": "B3"}) == ("B3", "B3")
+    assert renderer.sender({"bot_id": "B3"}) == ("B3", "bot B3")
     assert renderer.sender({"text": "orphan"}) == ("unknown", "Unknown")
 
 
@@ -147,6 +147,26 @@ def test_layout_blocks_section_header_table() -> None:
         "Header 1 | Header 2",
         "Datum 1 | Datum 2",
     ]
+
+
+def test_layout_blocks_add_what_the_text_lacks() -> None:
+    # zulip's real message: its text covers the rich text, section and header but not the table
+    message = fixture_message("general1", "1776874317.427959")
+    text = SlackRenderer().text(message["text"])
+    assert SlackRenderer().message(message) == f"{text}\nHeader 1 | Header 2\nDatum 1 | Datum 2"
+
+
+def test_rich_text_blocks_never_repeat_a_persons_text() -> None:
+    message = fixture_message("general1", "1772112449.216879")  # zulip: @channel @here mentions
+    message["text"] = "<!subteam^S0ONCALL|@oncall> test mention"  # words the blocks lack
+    assert SlackRenderer().message(message) == "@oncall test mention"
+
+
+def test_placeholder_text_without_blocks_is_not_content() -> None:
+    placeholder = {"bot_id": "B1", "text": "This content can\u2019t be displayed.", "ts": "1.0"}
+    assert SlackRenderer().message(placeholder) == ""
+    with_file = {**placeholder, "files": [{"name": "report.csv", "title": "report.csv"}]}
+    assert SlackRenderer().message(with_file) == "[file: report.csv]"
 
 
 def test_unknown_block_elements_are_ignored() -> None:

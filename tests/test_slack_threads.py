@@ -99,7 +99,7 @@ def test_day_files_out_of_order_still_give_chronological_messages() -> None:
     assert contents(messages) == ["parent", '[reply to Alice: "parent"] reply']
 
 
-def test_thread_broadcast_kept_once_and_marked() -> None:
+def test_thread_broadcast_listed_twice_gives_exact_copies_even_after_an_edit() -> None:
     parent = msg("1434139102.000002", "thread message", thread_ts="1434139102.000002")
     broadcast = msg(
         "1434139104.000002", "everyone should see this", user="U2",
@@ -107,11 +107,15 @@ def test_thread_broadcast_kept_once_and_marked() -> None:
         root={"text": "thread message", "user": "U1", "ts": "1434139102.000002"},
     )  # fmt: skip
     again = {key: value for key, value in broadcast.items() if key != "root"}
-    messages = assemble(("2015-06-12", [parent, broadcast, again])).finish()
-    assert contents(messages) == [
-        "thread message",
-        '[reply to Alice: "thread message"] everyone should see this',
-    ]
+    edit = msg(
+        "1434139200.000001", "", subtype="message_changed",
+        message={**again, "text": "everyone should see this now"},
+    )  # fmt: skip
+    messages = assemble(("2015-06-12", [parent, broadcast, again, edit])).finish()
+    # both copies are kept here, identical, so that the converter base drops the repeat
+    reply = '[reply to Alice: "thread message"] everyone should see this now'
+    assert contents(messages) == ["thread message", reply, reply]
+    assert messages[1] == messages[2]
 
 
 def test_replies_to_deleted_or_unknown_parents() -> None:

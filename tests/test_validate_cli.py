@@ -101,9 +101,11 @@ def test_a_mixed_folder_imports_good_files_whole_and_names_each_bad_one(
     ("args", "needle"),
     [
         ([], "give at least one export"),
-        ([TEAM, "--source", "telegram"], "available: conversation-format"),
-        ([TEAM, "--chunk-size", "501"], "chunk_size"),
-        ([TEAM, "--concurrency", "0"], "concurrency"),
+        ([TEAM, "--source", "no-such-format"], "available: conversation-format"),
+        ([TEAM, "--chunk-size", "501"], "--chunk-size must be ≤ 500"),
+        ([TEAM, "--concurrency", "0"], "--concurrency must be ≥ 1"),
+        ([TEAM, "--api-url", "localhost:1995"], "--api-url must be an http(s) URL"),
+        ([TEAM, "--api-url", "http://localhost:1", "--api-key", "k\r"], "control characters"),
     ],
 )
 def test_usage_errors_exit_2_with_one_line(tmp_path: Path, args: list[object], needle: str) -> None:

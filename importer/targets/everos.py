@@ -7,7 +7,7 @@ from typing import Any
 
 import aiohttp
 
-from importer.errors import AuthError, RejectedError, RetriableTargetError
+from importer.errors import AuthError, RejectedError, RetriableTargetError, UnreachableError
 from importer.models import Chunk, Conversation, Message
 from importer.retry import parse_retry_after
 from importer.chunker import DEFAULT_MAX_REQUEST_BYTES, MAX_CHUNK_MESSAGES
@@ -16,6 +16,8 @@ from importer.targets.base import Receipt, TaskState, public_url
 __all__ = ["EverOSTarget"]
 
 _RETRIABLE = {408, 425, 429, 500, 502, 503, 504}
+#: "not implemented" answers come from servers that do not speak the API: retrying cannot help
+_NOT_THE_API = {501, 505}
 
 
 class EverOSTarget:
@@ -33,7 +35,9 @@ class EverOSTarget:
         chunk_size: int = MAX_CHUNK_MESSAGES,
         max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
+        # credentials in the URL are not how this API authenticates (and must never be stored
+        # or printed): requests go to the URL without them
+        self.base_url = public_url(base_url)
         self.identity = identity or f"{self.name}:{public_url(base_url)}"
         self.max_chunk_messages = min(chunk_size, MAX_CHUNK_MESSAGES)
         self.max_request_bytes = max_request_bytes
@@ -49,7 +53,8 @@ class EverOSTarget:
     # -- the API -------------------------------------------------------------------------------
 
     async def prepare(self) -> None:
-        return None
+        """Preflight: one quick request, so that a wrong URL fails in seconds, once, clearly."""
+        await preflight(self._session, self.base_url + "/health", self.name)
 
     async def setup(self, conversation: Conversation) -> None:
         if conversation.kind != "group":
@@ -116,11 +121,14 @@ class EverOSTarget:
                 raw = await response.read()
                 status = response.status
                 headers = response.headers
+        except (aiohttp.ClientSSLError, aiohttp.InvalidURL) as exc:
+            raise UnreachableError(describe_connection_error(self.base_url, exc)) from exc
         except (TimeoutError, aiohttp.ClientError) as exc:
-            detail = type(exc).__name__ if not str(exc) else f"{type(exc).__name__}: {exc}"
-            raise RetriableTargetError(f"{method} {path}: connection problem ({detail})") from exc
+            raise RetriableTargetError(
+                f"{method} {path}: {describe_connection_error(self.base_url, exc)}"
+            ) from exc
         if 200 <= status < 300:
-            return status, _data_of(raw)
+            return status, _envelope(raw, headers.get("Content-Type", ""), url)
         if status == 404 and missing_ok:
             return status, None
         reason = _error_message(raw) or f"HTTP {status}"
@@ -130,7 +138,7 @@ class EverOSTarget:
                 "check --api-key or EVEROS_API_KEY",
                 status=status,
             )
-        if status in _RETRIABLE or status >= 500:
+        if status in _RETRIABLE or (status >= 500 and status not in _NOT_THE_API):
             raise RetriableTargetError(
                 f"{method} {path}: HTTP {status}: {reason}",
                 status=status,
@@ -169,14 +177,22 @@ def _personal_message(m: Message, user_id: str) -> dict[str, Any]:
     return out
 
 
-def _data_of(raw: bytes) -> Any:
-    if not raw:
-        return {}
+def _envelope(raw: bytes, content_type: str, url: str) -> Any:
+    """The ``data`` of a success answer. A success whose body is not the API's JSON (a login
+    page, a proxy's HTML) is not proof of anything: the request is refused, never counted."""
+    if not raw.strip():
+        return {}  # servers that store synchronously may answer with an empty 200
     try:
         parsed = json.loads(raw)
     except ValueError:
-        return {}
-    if isinstance(parsed, dict) and "data" in parsed:
+        parsed = None
+    if not isinstance(parsed, dict):
+        kind = content_type.split(";")[0].strip() or "no content type"
+        raise RejectedError(
+            f"{url} answered with success but not with the API's JSON ({kind}); "
+            "is --api-url the memory service, not a web page or proxy login?"
+        )
+    if "data" in parsed:
         return parsed["data"] or {}
     return parsed
 
@@ -200,3 +216,41 @@ def _error_message(raw: bytes) -> str:
         elif isinstance(candidate, str) and candidate:
             return candidate[:300]
     return ""
+
+
+def describe_connection_error(base_url: str, exc: BaseException) -> str:
+    """One readable line for a failure to talk to ``base_url`` (no aiohttp internals)."""
+    host = base_url.split("://", 1)[-1].split("/", 1)[0]
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        return f"TLS certificate of {host} is not trusted ({exc.certificate_error})"
+    if isinstance(exc, aiohttp.ClientSSLError):
+        return f"TLS connection to {host} failed"
+    if isinstance(exc, aiohttp.InvalidURL):
+        return f"{base_url} is not a valid http(s) URL"
+    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+        return f"host {host.rsplit(':', 1)[0]} not found (DNS)"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        reason = exc.os_error.strerror if exc.os_error and exc.os_error.strerror else "refused"
+        return f"cannot connect to {host} ({reason.lower()})"
+    if isinstance(exc, TimeoutError | aiohttp.ServerTimeoutError):
+        return f"{host} did not answer in time"
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return f"{host} closed the connection"
+    return f"connection problem with {host} ({type(exc).__name__})"
+
+
+async def preflight(session: aiohttp.ClientSession | None, url: str, api: str) -> None:
+    """One short request to ``url`` before anything else: connection refused, an unknown host, a
+    TLS failure, or an HTML page where the API should answer stops the run at once."""
+    assert session is not None, "bind() a session first"
+    base = url.rsplit("/", 1)[0]
+    try:
+        async with session.get(url, timeout=aiohttp.ClientTimeout(total=10)) as response:
+            content_type = response.headers.get("Content-Type", "")
+            status = response.status
+    except (TimeoutError, aiohttp.ClientError) as exc:
+        raise UnreachableError(describe_connection_error(base, exc)) from exc
+    if 200 <= status < 300 and "html" in content_type.lower():
+        raise UnreachableError(
+            f"{base} answers with a web page, not the {api} API; check --api-url"
+        )

@@ -1,0 +1,726 @@
+"""The ledger: what one target has acknowledged, per conversation and message id.
+
+There is one ledger per *target identity* (protocol and server URL without credentials, the
+sandbox database, or a GoodMem space), found by that identity in the checkpoint folder and never
+by which input paths were given: the same conversation arriving from two inputs, in any order or
+in later runs, is sent once and never skipped.
+
+Files, for a target whose identity names ``N``:
+
+    N.ledger.sqlite   digests of acknowledged message ids per conversation, conversation states,
+                      chunks in flight (with their task ids) and chunks in doubt
+    N.json            a human-readable summary, rewritten when a run ends (never read to decide)
+    N.lock            held while a run uses the ledger
+
+Why SQLite: id sets reach ten million entries per target. A B-tree keeps the cost of one
+acknowledgement flat (O(log n)), membership is asked in batches without holding any set in
+memory, and a transaction makes "these ids acknowledged, this chunk no longer in flight" one
+atomic step. Changes from every lane that arrive while a commit runs are committed together
+(group commit); ``synchronous=FULL`` makes a commit survive a power cut, and a change counts
+only once its commit returned. Only 64-bit digests of ids and contents are stored, never text,
+never secrets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import re
+import sqlite3
+from array import array
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import filelock
+import structlog
+
+from importer.errors import CheckpointError
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "ConversationState",
+    "InDoubt",
+    "InFlight",
+    "Ledger",
+    "LedgerTotals",
+    "content_digest",
+    "id_digest",
+    "ledger_name",
+    "read_summary",
+]
+
+log = structlog.get_logger()
+T = TypeVar("T")
+
+SCHEMA_VERSION = 2
+#: ids asked of SQLite per query (well under its limit of bound parameters)
+_LOOKUP_BATCH = 500
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS conversations (
+    conv INTEGER PRIMARY KEY,
+    key TEXT NOT NULL UNIQUE,
+    acked INTEGER NOT NULL DEFAULT 0,
+    max_ts INTEGER,
+    group_ready INTEGER NOT NULL DEFAULT 0,
+    flushed_at INTEGER,
+    failure TEXT,
+    origin TEXT NOT NULL DEFAULT '',
+    updated_at TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE IF NOT EXISTS acked (
+    conv INTEGER NOT NULL,
+    id INTEGER NOT NULL,
+    content INTEGER NOT NULL,
+    PRIMARY KEY (conv, id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS inflight (
+    conv INTEGER PRIMARY KEY,
+    first_id TEXT NOT NULL,
+    last_id TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    max_ts INTEGER NOT NULL,
+    entries BLOB NOT NULL,
+    task_id TEXT,
+    sent_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS in_doubt (
+    conv INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    first_id TEXT NOT NULL,
+    last_id TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    task_id TEXT,
+    entries BLOB NOT NULL,
+    noted_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS legacy (
+    conv INTEGER PRIMARY KEY,
+    cursor_ts INTEGER NOT NULL,
+    cursor_ids TEXT NOT NULL,
+    task_id TEXT,
+    task_cursor_ts INTEGER,
+    task_cursor_ids TEXT
+);
+"""
+
+
+def _digest(text: str) -> int:
+    return int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(), "big",
+                          signed=True)
+
+
+def id_digest(message_id: str) -> int:
+    """The 64-bit digest a message id is remembered by."""
+    return _digest(message_id)
+
+
+def content_digest(sender_id: str, content: str) -> int:
+    """The 64-bit digest of what a message says, to notice edits of acknowledged messages."""
+    return _digest(f"{sender_id}\x00{content}")
+
+
+def conversation_digest(key: str) -> int:
+    return _digest(key)
+
+
+def ledger_name(identity: str) -> str:
+    """A readable, file-name-safe name for the ledger of ``identity``."""
+    digest = hashlib.sha256(identity.encode("utf-8")).hexdigest()[:12]
+    readable = re.sub(r"^[a-z]+:(sandbox:)?(https?://)?", "", identity)
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", readable).strip("-.")[-40:].strip("-.") or "target"
+    protocol = identity.split(":", 1)[0]
+    return f"{protocol}-{slug}-{digest}"
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def pack_entries(entries: Iterable[tuple[int, int]]) -> bytes:
+    flat = array("q")
+    for hid, chash in entries:
+        flat.append(hid)
+        flat.append(chash)
+    return flat.tobytes()
+
+
+def unpack_entries(blob: bytes) -> list[tuple[int, int]]:
+    flat = array("q")
+    flat.frombytes(blob)
+    return list(zip(flat[0::2], flat[1::2], strict=True))
+
+
+@dataclass(frozen=True)
+class InFlight:
+    """A chunk whose send was journaled before the request: its messages (as digests), its
+    bounds for reports, and the task id once the server accepted it."""
+
+    first_id: str
+    last_id: str
+    count: int
+    max_ts: int
+    entries: list[tuple[int, int]]
+    task_id: str | None
+
+
+@dataclass(frozen=True)
+class InDoubt:
+    """A chunk whose fate cannot be known. ``kind``: ``expired`` (its task was gone on resume:
+    assumed stored) or ``resent`` (sent before a crash with no answer recorded: sent again, so it
+    may be stored twice)."""
+
+    key: str
+    kind: str
+    first_id: str
+    last_id: str
+    count: int
+    task_id: str | None
+
+    def describe(self) -> str:
+        span = f"messages {self.first_id}..{self.last_id}"
+        if self.kind == "expired":
+            task = f" (task {self.task_id})" if self.task_id else ""
+            return (f"{self.key}: {self.count} messages in doubt, {span}{task}: the server forgot "
+                    "the task before it was seen to finish; assumed stored")
+        return (f"{self.key}: up to {self.count} messages may have been stored twice, {span}: "
+                "sent before an interruption with no answer recorded, then sent again")
+
+
+@dataclass(frozen=True)
+class ConversationState:
+    """What the ledger remembers about one conversation."""
+
+    acked: int = 0
+    max_ts: int | None = None
+    group_ready: bool = False
+    flushed_at: int | None = None
+    failure: str | None = None
+    origin: str = ""
+    inflight: InFlight | None = None
+
+    @property
+    def complete(self) -> bool:
+        return self.flushed_at is not None and self.flushed_at == self.acked and not self.inflight
+
+
+@dataclass
+class LedgerTotals:
+    conversations: int = 0
+    acked: int = 0
+    complete: int = 0
+    failed: int = 0
+    inflight: int = 0
+    in_doubt: list[InDoubt] = field(default_factory=list)
+
+
+@dataclass
+class _Legacy:
+    cursor_ts: int
+    cursor_ids: frozenset[str]
+    task_id: str | None
+    task_cursor: tuple[int, frozenset[str]] | None
+
+    def covers(self, timestamp: int, message_id: str, cursor: tuple[int, frozenset[str]]) -> bool:
+        ts, ids = cursor
+        return timestamp < ts or (timestamp == ts and message_id in ids)
+
+
+class Ledger:
+    """The ledger of one target. ``open`` (locks, migrates), the async operations, ``close``."""
+
+    def __init__(self, directory: Path | str, identity: str) -> None:
+        self.directory = Path(directory)
+        self.identity = identity
+        self.name = ledger_name(identity)
+        self.path = self.directory / f"{self.name}.ledger.sqlite"
+        self.summary_path = self.directory / f"{self.name}.json"
+        self._lock = filelock.FileLock(str(self.directory / f"{self.name}.lock"))
+        self._db: sqlite3.Connection | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        self._pending: list[tuple[Callable[[sqlite3.Connection], None], asyncio.Future[None]]] = []
+        self._committer: asyncio.Task[None] | None = None
+        self._legacy: dict[int, _Legacy] = {}
+        self.migrated_from: list[str] = []
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def open(self) -> Ledger:
+        """Create or open the ledger and take its lock; take over checkpoints of 0.1.0."""
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        except OSError as exc:
+            raise CheckpointError(
+                f"cannot create checkpoint folder {self.directory}: {exc.strerror or exc}"
+            ) from exc
+        if not os.access(self.directory, os.W_OK | os.X_OK):
+            raise CheckpointError(
+                f"checkpoint folder {self.directory} is not writable "
+                "(choose another with --checkpoint-dir)"
+            )
+        try:
+            self._lock.acquire(timeout=0)
+        except filelock.Timeout:
+            raise CheckpointError(
+                f"another import into {self.identity} is already running (ledger {self.path}); "
+                "wait for it to finish, or stop it first"
+            ) from None
+        except OSError as exc:
+            raise CheckpointError(
+                f"cannot lock {self.directory / (self.name + '.lock')}: {exc.strerror or exc}"
+            ) from exc
+        try:
+            self._db = self._connect()
+            self._migrate_legacy()
+            self._load_legacy()
+        except BaseException:
+            self._close_db()
+            self._lock.release()
+            raise
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger")
+        return self
+
+    def _connect(self) -> sqlite3.Connection:
+        new = not self.path.exists()
+        try:
+            db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            if new:
+                os.chmod(self.path, 0o600)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version not in (0, SCHEMA_VERSION):
+                raise CheckpointError(
+                    f"ledger {self.path} has schema version {version}; this importer reads "
+                    f"version {SCHEMA_VERSION} (upgrade the importer)"
+                )
+            db.executescript(_SCHEMA)
+            db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            db.execute(
+                "INSERT OR IGNORE INTO meta(name, value) VALUES ('identity', ?)", (self.identity,)
+            )
+            stored = db.execute("SELECT value FROM meta WHERE name='identity'").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            raise CheckpointError(f"ledger {self.path} is unreadable ({exc})") from exc
+        if stored != self.identity:
+            raise CheckpointError(
+                f"ledger {self.path} belongs to {stored}, not {self.identity}"
+            )
+        return db
+
+    async def close(self) -> None:
+        """Commit what is pending, write the readable summary and release the lock."""
+        try:
+            await self.flush()
+            if self._db is not None:
+                totals = await self._run(_totals)
+                summary = await self._run(_summary_states)
+                await asyncio.to_thread(self._write_summary, totals, summary)
+        finally:
+            if self._executor is not None:
+                self._executor.shutdown(wait=True)
+                self._executor = None
+            self._close_db()
+            if self._lock.is_locked:
+                self._lock.release()
+
+    def _close_db(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    # -- reading -------------------------------------------------------------------------------
+
+    async def state(self, key: str) -> ConversationState:
+        conv = conversation_digest(key)
+        return await self._run(lambda db: _state(db, conv))
+
+    async def known(self, key: str, hids: Sequence[int]) -> dict[int, int]:
+        """Of the message digests ``hids``, those acknowledged, with their content digests."""
+        conv = conversation_digest(key)
+        return await self._run(lambda db: _known(db, conv, hids))
+
+    async def totals(self) -> LedgerTotals:
+        return await self._run(_totals)
+
+    def legacy_covers(self, key: str, timestamp: int, message_id: str) -> bool:
+        """Whether a 0.1.0 checkpoint taken over says this message was acknowledged."""
+        legacy = self._legacy.get(conversation_digest(key))
+        return legacy is not None and legacy.covers(
+            timestamp, message_id, (legacy.cursor_ts, legacy.cursor_ids)
+        )
+
+    def legacy_task(self, key: str) -> str | None:
+        legacy = self._legacy.get(conversation_digest(key))
+        return legacy.task_id if legacy else None
+
+    # -- writing (each returns once committed) ---------------------------------------------------
+
+    async def begin(
+        self, key: str, *, first_id: str, last_id: str, max_ts: int,
+        entries: list[tuple[int, int]],
+    ) -> None:
+        """Journal the intent to send a chunk, before the request leaves."""
+        conv, blob, now = conversation_digest(key), pack_entries(entries), _now()
+
+        def op(db: sqlite3.Connection) -> None:
+            _ensure(db, conv, key)
+            db.execute(
+                "INSERT OR REPLACE INTO inflight VALUES (?, ?, ?, ?, ?, ?, NULL, ?)",
+                (conv, first_id, last_id, len(entries), max_ts, blob, now),
+            )
+
+        await self._commit(op)
+
+    async def sent(self, key: str, task_id: str) -> None:
+        """The server accepted the chunk in flight as ``task_id``: after a crash, ask it."""
+        conv = conversation_digest(key)
+        await self._commit(
+            lambda db: db.execute("UPDATE inflight SET task_id=? WHERE conv=?", (task_id, conv))
+        )
+
+    async def acknowledge(
+        self, key: str, entries: list[tuple[int, int]], max_ts: int, *,
+        in_doubt: InDoubt | None = None, origin: str | None = None, count: bool = True,
+    ) -> int:
+        """Record ``entries`` as acknowledged and the chunk as no longer in flight; returns how
+        many of them were new to the ledger. ``count=False``: they are already counted (taken
+        over from a 0.1.0 checkpoint)."""
+        conv = conversation_digest(key)
+        added = 0
+
+        def op(db: sqlite3.Connection) -> None:
+            nonlocal added
+            _ensure(db, conv, key)
+            before = db.total_changes
+            db.executemany(
+                "INSERT OR IGNORE INTO acked(conv, id, content) VALUES (?, ?, ?)",
+                [(conv, hid, chash) for hid, chash in entries],
+            )
+            added = db.total_changes - before
+            db.execute(
+                "UPDATE conversations SET acked = acked + ?, max_ts = MAX(COALESCE(max_ts, ?), ?),"
+                " failure = NULL, origin = COALESCE(?, origin), updated_at = ? WHERE conv = ?",
+                (added if count else 0, max_ts, max_ts, origin, _now(), conv),
+            )
+            if count:
+                db.execute("DELETE FROM inflight WHERE conv=?", (conv,))
+            if in_doubt is not None:
+                db.execute(
+                    "INSERT INTO in_doubt VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (conv, in_doubt.kind, in_doubt.first_id, in_doubt.last_id, in_doubt.count,
+                     in_doubt.task_id, pack_entries(entries), _now()),
+                )
+
+        await self._commit(op)
+        return added
+
+    async def abandon(self, key: str, *, resent: InDoubt | None = None) -> None:
+        """The chunk in flight will be sent again (its task failed, or its fate is unknown)."""
+        conv = conversation_digest(key)
+
+        def op(db: sqlite3.Connection) -> None:
+            db.execute("DELETE FROM inflight WHERE conv=?", (conv,))
+            if resent is not None:
+                db.execute(
+                    "INSERT INTO in_doubt VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (conv, resent.kind, resent.first_id, resent.last_id, resent.count,
+                     resent.task_id, b"", _now()),
+                )
+
+        await self._commit(op)
+
+    async def update(
+        self, key: str, *, group_ready: bool | None = None, flushed_at: int | None = None,
+        failure: str | None = None, clear_failure: bool = False, origin: str | None = None,
+    ) -> None:
+        conv = conversation_digest(key)
+
+        def op(db: sqlite3.Connection) -> None:
+            _ensure(db, conv, key)
+            sets: list[str] = ["updated_at = ?"]
+            values: list[Any] = [_now()]
+            if group_ready is not None:
+                sets.append("group_ready = ?")
+                values.append(int(group_ready))
+            if flushed_at is not None:
+                sets.append("flushed_at = ?")
+                values.append(flushed_at)
+            if failure is not None or clear_failure:
+                sets.append("failure = ?")
+                values.append(failure)
+            if origin is not None:
+                sets.append("origin = ?")
+                values.append(origin)
+            db.execute(f"UPDATE conversations SET {', '.join(sets)} WHERE conv = ?",
+                       (*values, conv))
+
+        await self._commit(op)
+
+    async def settle_legacy(self, key: str, cursor_from_task: bool) -> None:
+        """A 0.1.0 chunk in flight was resolved: keep the cursor its outcome implies."""
+        conv = conversation_digest(key)
+        legacy = self._legacy.get(conv)
+        if legacy is None or legacy.task_id is None:
+            return
+        if cursor_from_task and legacy.task_cursor is not None:
+            legacy.cursor_ts, legacy.cursor_ids = legacy.task_cursor
+        legacy.task_id, legacy.task_cursor = None, None
+        ts, ids = legacy.cursor_ts, json.dumps(sorted(legacy.cursor_ids))
+        await self._commit(lambda db: db.execute(
+            "UPDATE legacy SET cursor_ts=?, cursor_ids=?, task_id=NULL, task_cursor_ts=NULL,"
+            " task_cursor_ids=NULL WHERE conv=?", (ts, ids, conv)))
+
+    async def take_in_doubt(self, key: str) -> list[tuple[int, int]]:
+        """``--resend-in-doubt``: forget the acknowledgement of this conversation's chunks whose
+        task expired, so they are sent again; returns their entries."""
+        conv = conversation_digest(key)
+        taken: list[tuple[int, int]] = []
+
+        def op(db: sqlite3.Connection) -> None:
+            rows = db.execute(
+                "SELECT rowid, entries FROM in_doubt WHERE conv=? AND kind='expired'", (conv,)
+            ).fetchall()
+            for rowid, blob in rows:
+                entries = unpack_entries(blob)
+                taken.extend(entries)
+                db.executemany("DELETE FROM acked WHERE conv=? AND id=?",
+                               [(conv, hid) for hid, _ in entries])
+                db.execute("DELETE FROM in_doubt WHERE rowid=?", (rowid,))
+            if taken:
+                db.execute("UPDATE conversations SET acked = (SELECT COUNT(*) FROM acked "
+                           "WHERE conv=?), flushed_at = NULL WHERE conv=?", (conv, conv))
+
+        await self._commit(op)
+        return taken
+
+    async def forget(self, key: str | None = None) -> None:
+        """``--restart`` / ``--resend``: forget what the target acknowledged (all, or ``key``)."""
+        if key is None:
+            def op(db: sqlite3.Connection) -> None:
+                for table in ("conversations", "acked", "inflight", "in_doubt", "legacy"):
+                    db.execute(f"DELETE FROM {table}")
+            self._legacy.clear()
+        else:
+            conv = conversation_digest(key)
+            self._legacy.pop(conv, None)
+
+            def op(db: sqlite3.Connection) -> None:
+                for table in ("conversations", "acked", "inflight", "in_doubt", "legacy"):
+                    db.execute(f"DELETE FROM {table} WHERE conv=?", (conv,))
+        await self._commit(op)
+
+    async def flush(self) -> None:
+        """Wait until every change made so far is committed."""
+        while self._committer is not None and not self._committer.done():
+            await asyncio.shield(self._committer)
+
+    # -- group commit ------------------------------------------------------------------------------
+
+    async def _commit(self, op: Callable[[sqlite3.Connection], object]) -> None:
+        if self._db is None:
+            raise CheckpointError("the ledger is not open")
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.append((op, waiter))  # type: ignore[arg-type]
+        if self._committer is None or self._committer.done():
+            self._committer = asyncio.create_task(self._commit_pending())
+        await asyncio.shield(waiter)
+
+    async def _commit_pending(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending, []
+            try:
+                await self._run(lambda db: _transaction(db, [op for op, _ in batch]))
+            except (sqlite3.Error, OSError) as exc:
+                error = CheckpointError(f"cannot write the ledger {self.path}: {exc}")
+                for _, waiter in batch:
+                    if not waiter.done():
+                        waiter.set_exception(error)
+                continue
+            for _, waiter in batch:
+                if not waiter.done():
+                    waiter.set_result(None)
+
+    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        db, executor = self._db, self._executor
+        if db is None or executor is None:
+            raise CheckpointError("the ledger is not open")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(executor, fn, db)
+
+    # -- the summary and 0.1.0 checkpoints ------------------------------------------------------
+
+    def _write_summary(self, totals: LedgerTotals, states: dict[str, dict[str, Any]]) -> None:
+        summary = {
+            "version": SCHEMA_VERSION,
+            "target": self.identity,
+            "ledger": self.path.name,
+            "updated_at": _now(),
+            "conversations": len(states),
+            "acknowledged_messages": totals.acked,
+            "in_doubt": [d.describe() for d in totals.in_doubt],
+            "states": states,
+        }
+        _write_atomically(self.summary_path, json.dumps(summary, indent=1, ensure_ascii=False))
+
+    def _migrate_legacy(self) -> None:
+        from importer.ledger_legacy import find_legacy_checkpoints
+
+        assert self._db is not None
+        for found in find_legacy_checkpoints(self.directory, self.identity):
+            with self._db:
+                self._db.execute("BEGIN")
+                for key, state in found.states.items():
+                    conv = conversation_digest(key)
+                    _ensure(self._db, conv, key)
+                    self._db.execute(
+                        "UPDATE conversations SET acked = MAX(acked, ?), group_ready = MAX("
+                        "group_ready, ?), flushed_at = COALESCE(flushed_at, ?), origin = ? "
+                        "WHERE conv = ?",
+                        (state.acked, int(state.group_ready), state.flushed_at, state.origin,
+                         conv),
+                    )
+                    self._db.execute(
+                        "INSERT OR REPLACE INTO legacy VALUES (?, ?, ?, ?, ?, ?)",
+                        (conv, state.cursor_ts, json.dumps(sorted(state.cursor_ids)),
+                         state.task_id, state.task_cursor_ts,
+                         json.dumps(sorted(state.task_cursor_ids))
+                         if state.task_cursor_ids is not None else None),
+                    )
+            found.retire()
+            self.migrated_from.append(str(found.path))
+            log.info("legacy_checkpoint_taken_over", checkpoint=str(found.path),
+                     conversations=len(found.states))
+
+    def _load_legacy(self) -> None:
+        assert self._db is not None
+        for conv, ts, ids, task, task_ts, task_ids in self._db.execute("SELECT * FROM legacy"):
+            self._legacy[conv] = _Legacy(
+                ts, frozenset(json.loads(ids)), task,
+                (task_ts, frozenset(json.loads(task_ids))) if task else None,
+            )
+
+
+# -- SQL, run on the ledger's thread ----------------------------------------------------------------
+
+
+def _transaction(db: sqlite3.Connection, ops: list[Callable[[sqlite3.Connection], object]]) -> None:
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        for op in ops:
+            op(db)
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
+
+def _ensure(db: sqlite3.Connection, conv: int, key: str) -> None:
+    db.execute("INSERT OR IGNORE INTO conversations(conv, key) VALUES (?, ?)", (conv, key))
+
+
+def _state(db: sqlite3.Connection, conv: int) -> ConversationState:
+    row = db.execute(
+        "SELECT acked, max_ts, group_ready, flushed_at, failure, origin FROM conversations "
+        "WHERE conv=?", (conv,)
+    ).fetchone()
+    if row is None:
+        return ConversationState()
+    flight = db.execute(
+        "SELECT first_id, last_id, count, max_ts, entries, task_id FROM inflight WHERE conv=?",
+        (conv,),
+    ).fetchone()
+    inflight = None
+    if flight is not None:
+        first, last, count, max_ts, blob, task = flight
+        inflight = InFlight(first, last, count, max_ts, unpack_entries(blob), task)
+    acked, max_ts, ready, flushed, failure, origin = row
+    return ConversationState(acked, max_ts, bool(ready), flushed, failure, origin, inflight)
+
+
+def _known(db: sqlite3.Connection, conv: int, hids: Sequence[int]) -> dict[int, int]:
+    found: dict[int, int] = {}
+    for start in range(0, len(hids), _LOOKUP_BATCH):
+        batch = hids[start : start + _LOOKUP_BATCH]
+        marks = ",".join("?" * len(batch))
+        found.update(db.execute(
+            f"SELECT id, content FROM acked WHERE conv=? AND id IN ({marks})", (conv, *batch)
+        ).fetchall())
+    return found
+
+
+def _totals(db: sqlite3.Connection) -> LedgerTotals:
+    totals = LedgerTotals()
+    row = db.execute(
+        "SELECT COUNT(*), COALESCE(SUM(acked), 0), COALESCE(SUM(flushed_at IS NOT NULL AND "
+        "flushed_at = acked AND conv NOT IN (SELECT conv FROM inflight)), 0), "
+        "COALESCE(SUM(failure IS NOT NULL), 0) FROM conversations"
+    ).fetchone()
+    totals.conversations, totals.acked, totals.complete, totals.failed = row
+    totals.inflight = db.execute("SELECT COUNT(*) FROM inflight").fetchone()[0]
+    totals.in_doubt = [
+        InDoubt(key, kind, first, last, count, task)
+        for key, kind, first, last, count, task in db.execute(
+            "SELECT c.key, d.kind, d.first_id, d.last_id, d.count, d.task_id FROM in_doubt d "
+            "JOIN conversations c ON c.conv = d.conv ORDER BY d.rowid"
+        )
+    ]
+    return totals
+
+
+def _summary_states(db: sqlite3.Connection) -> dict[str, dict[str, Any]]:
+    states: dict[str, dict[str, Any]] = {}
+    flights = {conv: (first, last, count, task) for conv, first, last, count, task in db.execute(
+        "SELECT conv, first_id, last_id, count, task_id FROM inflight")}
+    for conv, key, acked, ready, flushed, failure, origin in db.execute(
+        "SELECT conv, key, acked, group_ready, flushed_at, failure, origin FROM conversations "
+        "ORDER BY key"
+    ):
+        state: dict[str, Any] = {"acked": acked}
+        if origin:
+            state["origin"] = origin
+        if ready:
+            state["group_ready"] = True
+        if flushed is not None:
+            state["flushed_at"] = flushed
+        if failure:
+            state["failure"] = failure
+        if conv in flights:
+            first, last, count, task = flights[conv]
+            state["inflight"] = {"first_id": first, "last_id": last, "count": count,
+                                 "task_id": task}
+        states[key] = state
+    return states
+
+
+def read_summary(ledger_path: Path) -> tuple[str, LedgerTotals, dict[str, dict[str, Any]]]:
+    """The identity, totals and per-conversation states of a ledger, read without its lock
+    (``status`` reads a ledger a run may be using)."""
+    try:
+        db = sqlite3.connect(f"file:{ledger_path}?mode=ro", uri=True)
+    except sqlite3.Error as exc:
+        raise CheckpointError(f"cannot open ledger {ledger_path}: {exc}") from exc
+    try:
+        identity = db.execute("SELECT value FROM meta WHERE name='identity'").fetchone()[0]
+        return identity, _totals(db), _summary_states(db)
+    except (sqlite3.Error, TypeError) as exc:
+        raise CheckpointError(f"{ledger_path} is not a readable ledger ({exc})") from exc
+    finally:
+        db.close()
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)

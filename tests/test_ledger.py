@@ -1,0 +1,236 @@
+"""Exactly once per target, whatever the inputs: the ledger end to end over real HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from importer.ledger import Ledger, content_digest, id_digest
+from importer.sandbox import FaultConfig, SandboxServer
+from tests.support import DATA, run_cli
+
+SECRET = "sk-ledger-test-5d1e-never-print"
+
+
+def _messages(group: str, numbers: range, *, text: str = "message") -> list[dict[str, Any]]:
+    return [
+        {"role": "user", "sender_id": f"u{i % 3}", "sender_name": f"Speaker {i % 3}",
+         "timestamp": 1_700_000_000_000 + i * 60_000, "content": f"{text} {i} of {group}",
+         "message_id": f"{group}-{i:05d}"}
+        for i in numbers
+    ]
+
+
+def _write(path: Path, group: str, messages: list[dict[str, Any]]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    body = {"group_id": group, "group_meta": {"name": group}, "messages": messages}
+    path.write_text(json.dumps(body), encoding="utf-8")
+    return path
+
+
+def _stored(server: SandboxServer) -> dict[str, tuple[int, int, int]]:
+    """key -> (messages stored, distinct ids, duplicates)."""
+    return {c.key: (c.messages, c.unique_ids, c.duplicates) for c in server.store.conversations()}
+
+
+def _split(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """One channel of 150 messages as a whole export and as two date-range parts that overlap
+    by ten messages."""
+    whole = _write(tmp_path / "whole" / "chan.json", "chan", _messages("chan", range(150)))
+    early = _write(tmp_path / "early" / "chan.json", "chan", _messages("chan", range(0, 80)))
+    late = _write(tmp_path / "late" / "chan.json", "chan", _messages("chan", range(70, 150)))
+    return whole, early, late
+
+
+def test_split_inputs_in_either_order_store_every_message_once(
+    tmp_path: Path, sandbox_factory: Callable[..., SandboxServer]
+) -> None:
+    _, early, late = _split(tmp_path)
+    for order, name in (((late, early), "a"), ((early, late), "b")):
+        server = sandbox_factory()
+        result = run_cli(*order, "--api-url", server.url, "--chunk-size", "25",
+                         "--checkpoint-dir", tmp_path / f"ck-{name}", cwd=tmp_path)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert _stored(server) == {"group:chan": (150, 150, 0)}
+        [conversation] = server.store.conversations()
+        assert conversation.chronological  # merged before chunking: sent in time order
+        assert "Merged: 10 messages" in result.stdout
+
+
+def test_parts_and_whole_in_later_runs_send_each_message_once(
+    tmp_path: Path, sandbox: SandboxServer
+) -> None:
+    whole, early, late = _split(tmp_path)
+    args = ["--api-url", sandbox.url, "--checkpoint-dir", tmp_path / "ck"]
+    sent = []
+    for inputs in ((late,), (whole,), (early,), (whole,)):
+        result = run_cli(*inputs, *args, cwd=tmp_path)
+        assert result.returncode == 0, result.stdout + result.stderr
+        sent.append(int(result.stdout.split("Messages: ")[1].split(" sent")[0]))
+    # the late part, then the rest of the whole (older: backfill), then nothing, nothing
+    assert sent == [80, 70, 0, 0]
+    assert _stored(sandbox) == {"group:chan": (150, 150, 0)}
+
+
+def test_backfill_and_edits_are_counted(tmp_path: Path, sandbox: SandboxServer) -> None:
+    args = ["--api-url", sandbox.url, "--checkpoint-dir", tmp_path / "ck",
+            "--report", tmp_path / "report.json"]
+    newer = _write(tmp_path / "a" / "c.json", "c", _messages("c", range(50, 100)))
+    assert run_cli(newer, *args, cwd=tmp_path).returncode == 0
+    edited = _messages("c", range(0, 100))
+    edited[60]["content"] = "edited later"
+    full = _write(tmp_path / "b" / "c.json", "c", edited)
+    result = run_cli(full, *args, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["messages_sent"] == 50
+    assert report["messages_backfilled"] == 50
+    assert report["messages_edited_since_import"] == 1
+    assert "50 sent were older" in result.stdout and "1 already imported have changed" in result.stdout
+    assert _stored(sandbox) == {"group:c": (100, 100, 0)}
+
+
+def test_restart_asks_and_refuses_without_a_terminal(
+    tmp_path: Path, sandbox: SandboxServer
+) -> None:
+    whole, _, _ = _split(tmp_path)
+    args = [whole, "--api-url", sandbox.url, "--checkpoint-dir", tmp_path / "ck"]
+    assert run_cli(*args, cwd=tmp_path).returncode == 0
+    refused = run_cli(*args, "--restart", cwd=tmp_path)
+    assert refused.returncode == 2
+    assert "150 messages" in refused.stderr and "--yes" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert _stored(sandbox) == {"group:chan": (150, 150, 0)}
+    resent = run_cli(*args, "--resend", "group:chan", "--yes", cwd=tmp_path)
+    assert resent.returncode == 0, resent.stderr
+    assert _stored(sandbox) == {"group:chan": (300, 150, 150)}  # the server keeps both
+
+
+def test_ctrl_c_with_an_api_key_never_shows_it(
+    tmp_path: Path, sandbox_factory: Callable[..., SandboxServer]
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    server = sandbox_factory(api_key=SECRET, faults=FaultConfig(latency_ms=200, task_delay_ms=200))
+    for i in range(4):
+        _write(tmp_path / "in" / f"g{i}.json", f"g{i}", _messages(f"g{i}", range(300)))
+    args = [tmp_path / "in", "--api-url", server.url.replace("http://", f"http://me:{SECRET}@"),
+            "--api-key", SECRET, "--chunk-size", "20", "--checkpoint-dir", tmp_path / "ck",
+            "--report", tmp_path / "report.json"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EVEROS_")}
+    process = subprocess.Popen([sys.executable, "-m", "importer", *map(str, args)], cwd=tmp_path,
+                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               stdin=subprocess.DEVNULL)
+    time.sleep(2.0)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=30)
+    assert process.returncode == 130, out + err
+    assert "resume with" in err and "--api-key '***'" in err
+    files = [p for p in (tmp_path / "ck").iterdir() if p.is_file()] + [tmp_path / "report.json"]
+    everything = out + err + "".join(p.read_bytes().decode("latin-1") for p in files)
+    assert SECRET not in everything
+
+
+def test_a_0_1_0_checkpoint_is_taken_over_without_resending(tmp_path: Path) -> None:
+    legacy = DATA / "legacy_0_1_0"
+    work = tmp_path / "work"
+    (work / "ck").mkdir(parents=True)
+    db = work / "sandbox.db"
+    shutil.copy(legacy / "sandbox.db", db)
+    snapshot = json.loads((legacy / "solo.json-2a667525eb17.json").read_text())
+    snapshot["job"]["target"] = f"sandbox:{db.resolve()}"  # written where the test runs
+    (work / "ck" / "solo.json-2a667525eb17.json").write_text(json.dumps(snapshot))
+    shutil.copy(DATA / "evercore" / "team_chat_en.json", work / "team.json")  # 9 messages more
+    shutil.copy(legacy / "solo.json", work / "solo.json")
+
+    result = run_cli("team.json", "solo.json", "--sandbox-db", db, "--checkpoint-dir", "ck",
+                     "--report", "report.json", cwd=work)
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads((work / "report.json").read_text())
+    assert report["messages_sent"] == 9 and report["messages_already_imported"] == 604
+    assert (work / "ck" / "solo.json-2a667525eb17.json.migrated").exists()
+    with SandboxServer(db) as server:
+        assert _stored(server) == {
+            "group:group_sales_ai_2025": (509, 509, 0),
+            "personal:user_001/chat_user_001_assistant": (104, 104, 0),
+        }
+    again = run_cli("team.json", "solo.json", "--sandbox-db", db, "--checkpoint-dir", "ck",
+                    cwd=work)
+    assert "0 sent, 613 already imported" in again.stdout, again.stdout
+
+
+def _leave_in_flight(ck: Path, identity: str, key: str, messages: list[dict[str, Any]],
+                     task_id: str | None) -> None:
+    """What a run killed mid-chunk leaves: the chunk's intent (and maybe its task id)."""
+    async def leave() -> None:
+        ledger = Ledger(ck, identity).open()
+        entries = [(id_digest(m["message_id"]), content_digest(m["sender_id"], m["content"]))
+                   for m in messages]
+        await ledger.begin(key, first_id=messages[0]["message_id"],
+                           last_id=messages[-1]["message_id"],
+                           max_ts=messages[-1]["timestamp"], entries=entries)
+        if task_id:
+            await ledger.sent(key, task_id)
+        await ledger.close()
+
+    asyncio.run(leave())
+
+
+def test_a_chunk_sent_without_an_answer_is_resent_and_named(
+    tmp_path: Path, sandbox: SandboxServer
+) -> None:
+    messages = _messages("g", range(40))
+    path = _write(tmp_path / "in" / "g.json", "g", messages)
+    _leave_in_flight(tmp_path / "ck", f"everos:{sandbox.url}", "group:g", messages[:20], None)
+    result = run_cli(path, "--api-url", sandbox.url, "--chunk-size", "20", "--checkpoint-dir",
+                     tmp_path / "ck", "--report", tmp_path / "r.json", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "up to 20 messages may have been stored twice" in result.stdout
+    assert "g-00000..g-00019" in result.stdout
+    [doubt] = json.loads((tmp_path / "r.json").read_text())["in_doubt"]
+    assert (doubt["kind"], doubt["messages"], doubt["first_message_id"]) == ("resent", 20, "g-00000")
+    assert _stored(sandbox) == {"group:g": (40, 40, 0)}
+
+
+def test_a_task_gone_on_resume_is_in_doubt_and_can_be_resent(
+    tmp_path: Path, sandbox: SandboxServer
+) -> None:
+    messages = _messages("g", range(40))
+    path = _write(tmp_path / "in" / "g.json", "g", messages)
+    _leave_in_flight(tmp_path / "ck", f"everos:{sandbox.url}", "group:g", messages[:20],
+                     "task-the-server-forgot")
+    args = [path, "--api-url", sandbox.url, "--chunk-size", "20", "--checkpoint-dir",
+            tmp_path / "ck"]
+    first = run_cli(*args, cwd=tmp_path)
+    assert first.returncode == 1, first.stdout + first.stderr  # not proven: never exit 0
+    assert "20 messages in doubt" in first.stdout and "--resend-in-doubt" in first.stdout
+    assert _stored(sandbox) == {"group:g": (20, 20, 0)}  # assumed stored: the rest only
+    status = run_cli("status", "--checkpoint-dir", tmp_path / "ck", cwd=tmp_path)
+    assert "1 chunks in doubt" in status.stdout
+    resent = run_cli(*args, "--resend-in-doubt", cwd=tmp_path)
+    assert resent.returncode == 0, resent.stdout + resent.stderr
+    assert _stored(sandbox) == {"group:g": (40, 40, 0)}
+
+
+def test_convert_merges_split_inputs_and_refuses_to_overwrite(tmp_path: Path) -> None:
+    _, early, late = _split(tmp_path)
+    out = tmp_path / "out"
+    result = run_cli("convert", early, late, "--output", out, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    [written] = list(out.iterdir())
+    assert len(json.loads(written.read_text())["messages"]) == 150
+    written.write_text('{"group_id": "chan", "messages": []}')
+    refused = run_cli("convert", early, "--output", out, cwd=tmp_path)
+    assert refused.returncode == 2 and "--force" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    forced = run_cli("convert", early, "--output", out, "--force", cwd=tmp_path)
+    assert forced.returncode == 0
+    assert len(json.loads(written.read_text())["messages"]) == 80
