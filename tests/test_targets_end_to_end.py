@@ -16,8 +16,8 @@ TEAM = DATA / "evercore" / "team_chat_en.json"
 SOLO = DATA / "evercore" / "solo_chat_en.json"
 
 
-def small_team(path: Path, count: int) -> Path:
-    """A ConversationFormat team chat of ``count`` messages (one request each on EverCore)."""
+def small_chat(path: Path, count: int, scene: str = "team") -> Path:
+    """A ConversationFormat chat of ``count`` messages (one request each on EverCore)."""
     users = {"u1": {"full_name": "Ann", "role": "user"}, "u2": {"full_name": "Ben", "role": "user"}}
     items = [
         {
@@ -28,7 +28,7 @@ def small_team(path: Path, count: int) -> Path:
         }
         for i in range(count)
     ]
-    meta = {"group_id": "small", "name": "Small", "scene": "team", "user_details": users,
+    meta = {"group_id": f"small-{scene}", "name": "Small", "scene": scene, "user_details": users,
             "default_timezone": "Asia/Shanghai", "tags": ["demo"]}
     body = {"version": "1.0.0", "session_meta": meta, "conversation_list": items}
     path.write_text(json.dumps(body), encoding="utf-8")
@@ -40,33 +40,37 @@ async def test_evercore_one_message_at_a_time_through_background_requests(
 ) -> None:
     faults = FaultConfig(background_rate=0.3, task_delay_ms=5, error_rate=0.05, seed=11)
     server = sandbox_factory(faults=faults)
-    chat = small_team(tmp_path / "small.json", 60)
-    options = {"chunk_size": 1, "checkpoint_dir": tmp_path / "ck", "max_attempts": 20}
+    team = small_chat(tmp_path / "team.json", 40)
+    solo = small_chat(tmp_path / "solo.json", 20, scene="solo")
+    options = {"checkpoint_dir": tmp_path / "ck", "max_attempts": 20}
 
     def importer() -> BatchImporter:
         target = EverCoreTarget(server.url + "/api/v0/memories")
         return BatchImporter(target=target, **options)  # type: ignore[arg-type]
 
-    report = await importer().import_file(chat)
+    report = await importer().import_paths([team, solo])
     assert (report.exit_code, report.messages_sent) == (0, 60)
-    (group,) = server.store.evercore.groups()
-    assert (group.group_id, group.messages, group.duplicates, group.chronological, group.meta) == (
-        "small", 60, 0, True, True,
-    )
-    first = server.store.evercore.messages("small")[0]
+    groups = {g.group_id: g for g in server.store.evercore.groups()}
+    assert set(groups) == {"small-team", "u1/small-solo"}  # personal: the key's id part
+    for group, count in ((groups["small-team"], 40), (groups["u1/small-solo"], 20)):
+        assert (group.messages, group.duplicates, group.chronological, group.meta) == (
+            count, 0, True, True,
+        )
+    assert groups["u1/small-solo"].scene == "solo"
+    first = server.store.evercore.messages("small-team")[0]
     assert (first["create_time"], first["sender_name"]) == ("2025-02-01T10:00:00+08:00", "Ben")
     assert server.metrics()["requests"]["GET /api/v1/stats/request"]["200"] > 0
 
-    again = await importer().import_file(chat)
+    again = await importer().import_paths([team, solo])
     assert (again.exit_code, again.messages_sent) == (0, 0)
-    assert server.store.evercore.groups()[0].messages == 60
+    assert sum(g.messages for g in server.store.evercore.groups()) == 60
 
 
 async def test_goodmem_windows_survive_item_faults_and_a_second_run(
     tmp_path: Path, sandbox_factory: Callable[..., SandboxServer]
 ) -> None:
     server = sandbox_factory(faults=FaultConfig(item_error_rate=0.2, seed=4))
-    options = {"chunk_size": 200, "checkpoint_dir": tmp_path / "ck", "max_attempts": 20}
+    options = {"checkpoint_dir": tmp_path / "ck", "max_attempts": 20}
 
     def importer() -> BatchImporter:
         target = GoodMemTarget(server.url, space_name="imports", memory_messages=20)

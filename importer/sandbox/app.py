@@ -148,7 +148,7 @@ def _check_bearer(request: web.Request) -> web.Response | None:
 
 def _check_x_api_key(request: web.Request) -> web.Response | None:
     api_key = request.app.get(API_KEY)
-    if api_key is None:
+    if api_key is None or request.path in goodmem_app.OPEN_PATHS:
         return None
     given = request.headers.get("x-api-key", "").strip()
     if not given:

@@ -1,5 +1,6 @@
 """The sandbox's GoodMem REST API: embedders (one built in), spaces, and memories.
 
+    GET  /v1/system/info                  build metadata, without a key (the preflight)
     GET  /v1/embedders                    the sandbox's one embedder
     GET  /v1/spaces?nameFilter=GLOB&maxResults=&nextToken=    newest first, paginated
     POST /v1/spaces                       409 ALREADY_EXISTS for a taken name or id
@@ -29,9 +30,11 @@ from aiohttp import web
 from importer.sandbox.common import FAULTS, METRICS, STORE, drop, read_body
 from importer.sandbox.store_goodmem import MemoryRecord, SpaceRecord
 
-__all__ = ["SANDBOX_EMBEDDER_ID", "add_routes"]
+__all__ = ["OPEN_PATHS", "SANDBOX_EMBEDDER_ID", "add_routes"]
 
 SANDBOX_EMBEDDER_ID = "5a4db0c5-e0b1-4e6b-9d3a-000000000001"
+#: answered without a key, as on GoodMem (bootstrap tooling calls them before keys exist)
+OPEN_PATHS = frozenset({"/v1/system/info"})
 _OWNER = "5a4db0c5-e0b1-4e6b-9d3a-0000000000aa"
 _STATUS_NAMES = {
     400: "INVALID_ARGUMENT", 404: "NOT_FOUND", 409: "ALREADY_EXISTS", 500: "INTERNAL",
@@ -131,6 +134,12 @@ def _status(request: web.Request, memory: MemoryRecord) -> str:
 
 
 # -- spaces ------------------------------------------------------------------------------------
+
+
+async def _system_info(request: web.Request) -> web.Response:
+    info = {"version": "0.0.0-sandbox", "major": 0, "minor": 0, "patch": 0, "dirty": False,
+            "capabilities": {"sandbox": "true"}}
+    return web.json_response(info)
 
 
 async def _list_embedders(request: web.Request) -> web.Response:
@@ -397,6 +406,7 @@ async def refusals(request: web.Request, handler: Any) -> web.StreamResponse:
 
 
 def add_routes(router: web.UrlDispatcher) -> None:
+    router.add_get("/v1/system/info", _system_info)
     router.add_get("/v1/embedders", _list_embedders)
     router.add_get("/v1/spaces", _list_spaces)
     router.add_post("/v1/spaces", _create_space)

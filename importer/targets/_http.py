@@ -10,13 +10,23 @@ from typing import Any
 import aiohttp
 from multidict import CIMultiDictProxy
 
-from importer.errors import AuthError, RejectedError, RetriableTargetError
+from importer.errors import AuthError, RejectedError, RetriableTargetError, UnreachableError
 from importer.retry import parse_retry_after
+from importer.targets.everos import describe_connection_error
 
-__all__ = ["RETRIABLE_STATUSES", "Answer", "error_message", "fail", "request_json"]
+__all__ = [
+    "RETRIABLE_STATUSES",
+    "Answer",
+    "error_message",
+    "fail",
+    "json_object",
+    "request_json",
+]
 
 #: statuses worth another try: timeouts, "too early", rate limits and server trouble
 RETRIABLE_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+#: "not implemented" answers come from servers that do not speak the API: retrying cannot help
+_NOT_THE_API = frozenset({501, 505})
 #: bodies above this go as a stream (aiohttp warns that bigger raw bytes block the loop)
 _LARGE_BODY = 1024 * 1024
 
@@ -41,7 +51,8 @@ async def request_json(
     params: dict[str, str] | None = None,
     what: str,
 ) -> Answer:
-    """One request; connection problems become ``RetriableTargetError`` naming ``what``."""
+    """One request. Connection problems become ``RetriableTargetError`` naming ``what``; a TLS
+    failure or a URL that is not http(s) stops the run (``UnreachableError``)."""
     payload: bytes | io.BytesIO | None = None
     if body is not None:
         payload = json.dumps(body, ensure_ascii=False).encode("utf-8")
@@ -53,9 +64,10 @@ async def request_json(
         ) as response:
             raw = await response.read()
             status, answer_headers = response.status, response.headers
+    except (aiohttp.ClientSSLError, aiohttp.InvalidURL) as exc:
+        raise UnreachableError(describe_connection_error(url, exc)) from exc
     except (TimeoutError, aiohttp.ClientError) as exc:
-        detail = type(exc).__name__ if not str(exc) else f"{type(exc).__name__}: {exc}"
-        raise RetriableTargetError(f"{what}: connection problem ({detail})") from exc
+        raise RetriableTargetError(f"{what}: {describe_connection_error(url, exc)}") from exc
     try:
         parsed = json.loads(raw) if raw else None
     except ValueError:
@@ -74,13 +86,26 @@ def fail(answer: Answer, what: str, *, auth_hint: str) -> RetriableTargetError |
             f"{what}: authentication failed (HTTP {answer.status}): {reason}; {auth_hint}",
             status=answer.status,
         )
-    if answer.status in RETRIABLE_STATUSES or answer.status >= 500:
+    retriable = answer.status >= 500 and answer.status not in _NOT_THE_API
+    if answer.status in RETRIABLE_STATUSES or retriable:
         return RetriableTargetError(
             f"{what}: HTTP {answer.status}: {reason}",
             status=answer.status,
             retry_after=parse_retry_after(answer.headers),
         )
     return RejectedError(f"{what}: HTTP {answer.status}: {reason}", status=answer.status)
+
+
+def json_object(answer: Answer, url: str) -> dict[str, Any]:
+    """The body of a success answer, which must be the API's JSON object: a login page or a
+    proxy's HTML answering 200 is no proof that anything was stored."""
+    if isinstance(answer.body, dict):
+        return answer.body
+    kind = answer.headers.get("Content-Type", "").split(";")[0].strip() or "no content type"
+    raise RejectedError(
+        f"{url} answered with success but not with the API's JSON ({kind}); "
+        "is the URL the memory service, not a web page or proxy login?"
+    )
 
 
 def error_message(answer: Answer) -> str:

@@ -21,8 +21,9 @@ import aiohttp
 
 from importer.errors import RetriableTargetError
 from importer.models import Chunk, Conversation, Message
-from importer.targets._http import Answer, fail, request_json
+from importer.targets._http import Answer, fail, json_object, request_json
 from importer.targets.base import Receipt, TaskState, public_url
+from importer.targets.everos import preflight
 
 __all__ = ["EverCoreTarget"]
 
@@ -45,12 +46,12 @@ class EverCoreTarget:
     def __init__(
         self, api_url: str, api_key: str | None = None, *, identity: str | None = None
     ) -> None:
-        self.api_url = api_url.rstrip("/")
-        self.identity = identity or f"{self.name}:{public_url(api_url)}"
+        # credentials in the URL are not how this API authenticates: never sent, never stored
+        self.api_url = public_url(api_url)
+        self.identity = identity or f"{self.name}:{self.api_url}"
         parts = urlsplit(self.api_url)
-        self._status_url = urlunsplit(
-            (parts.scheme, parts.netloc, "/api/v1/stats/request", "", "")
-        )
+        self._origin = urlunsplit((parts.scheme, parts.netloc, "", "", ""))
+        self._status_url = self._origin + "/api/v1/stats/request"
         self._headers = {"Content-Type": "application/json"}
         if api_key:
             self._headers["Authorization"] = f"Bearer {api_key}"
@@ -60,7 +61,8 @@ class EverCoreTarget:
         self._session = session
 
     async def prepare(self) -> None:
-        return None
+        """Preflight: a wrong URL fails in seconds, once, clearly (EverCore serves ``/health``)."""
+        await preflight(self._session, self._origin + "/health", "EverCore")
 
     # -- the API -------------------------------------------------------------------------------
 
@@ -79,7 +81,7 @@ class EverCoreTarget:
         body = _message_body(conversation, chunk.messages[0])
         answer = await self._post(self.api_url, body, f"message {chunk.messages[0].message_id}")
         if answer.status == 202:
-            request_id = answer.body.get("request_id") if isinstance(answer.body, dict) else None
+            request_id = answer.body.get("request_id")
             if request_id:
                 return Receipt(task_id=str(request_id))
         return Receipt(task_id=None)
@@ -97,7 +99,7 @@ class EverCoreTarget:
         )
         if not 200 <= answer.status < 300:
             raise fail(answer, what, auth_hint=_AUTH_HINT)
-        body = answer.body if isinstance(answer.body, dict) else {}
+        body = json_object(answer, self._status_url)
         if body.get("success") is False:
             # the server could not look the status up (its store is down): ask again later
             raise RetriableTargetError(f"{what}: {body.get('message') or 'lookup failed'}")
@@ -125,6 +127,7 @@ class EverCoreTarget:
             self._session, "POST", url, body=body, headers=self._headers, what=label
         )
         if 200 <= answer.status < 300:
+            json_object(answer, url)  # a success that is not the API's JSON proves nothing
             return answer
         raise fail(answer, label, auth_hint=_AUTH_HINT)
 

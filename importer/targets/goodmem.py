@@ -19,13 +19,14 @@ from urllib.parse import quote
 import aiohttp
 import structlog
 
-from importer.errors import AuthError, RejectedError, RetriableTargetError
+from importer.errors import AuthError, RejectedError, RetriableTargetError, StopRunError
 from importer.models import Chunk, Conversation
-from importer.targets._http import RETRIABLE_STATUSES, Answer, fail, request_json
+from importer.targets._http import RETRIABLE_STATUSES, Answer, fail, json_object, request_json
 from importer.targets.base import Receipt, TaskState, public_url
+from importer.targets.everos import preflight
 from importer.targets.goodmem_memories import PlannedMemory, plan_memories
 
-__all__ = ["GoodMemTarget", "ItemOutcome", "classify_item_error"]
+__all__ = ["GoodMemTarget", "ItemOutcome", "SpaceError", "classify_item_error"]
 
 log = structlog.get_logger()
 
@@ -42,6 +43,12 @@ _DEFAULT_CHUNKING = {
         "lengthMeasurement": "CHARACTER_COUNT",
     }
 }
+
+
+
+class SpaceError(StopRunError, RejectedError):
+    """The space cannot be found or made: a refusal that no conversation of the run escapes."""
+
 
 ItemOutcome = Literal["done", "retry", "auth", "reject"]
 # per-item codes arrive gRPC-style (6), HTTP-style (409) or by name, depending on the server
@@ -71,6 +78,8 @@ class GoodMemTarget:
 
     name = "goodmem"
     max_request_bytes = MAX_BATCH_BYTES
+    #: a chunk sent twice is recognised (ALREADY_EXISTS): resending one in doubt is harmless
+    idempotent = True
 
     def __init__(
         self,
@@ -87,16 +96,15 @@ class GoodMemTarget:
     ) -> None:
         if memory_messages < 1 or memory_chars < 1 or batch_size < 1:
             raise ValueError("memory_messages, memory_chars and batch_size must be at least 1")
-        self.base_url = base_url.rstrip("/")
+        # credentials in the URL are not how GoodMem authenticates: never sent, never stored
+        self.base_url = public_url(base_url)
         self.space_name = space_name
         self.embedder_id = embedder_id
         self.memory_messages = memory_messages
         self.memory_chars = memory_chars
         self.batch_size = batch_size
         self.max_chunk_messages = memory_messages * batch_size
-        self.identity = identity or (
-            f"{self.name}:{public_url(base_url)}#space={space_id or space_name}"
-        )
+        self.identity = identity or f"{self.name}:{self.base_url}#space={space_id or space_name}"
         self._headers = {"Content-Type": "application/json", "Accept": "application/json"}
         if api_key:
             self._headers["x-api-key"] = api_key
@@ -119,12 +127,18 @@ class GoodMemTarget:
     # -- the space -----------------------------------------------------------------------------
 
     async def prepare(self) -> None:
-        """Find the space (by id, or by exact name), or create it; once per target."""
+        """Preflight, then find the space (by id, or by exact name) or create it; once.
+
+        Raises ``SpaceError`` when the space cannot be had, ``RetriableTargetError`` when the
+        server had trouble answering (call again).
+        """
         if self._space_lock is None:
             self._space_lock = asyncio.Lock()
         async with self._space_lock:
             if self._space_id is not None:
                 return
+            # /v1/system/info answers without a key: only "is this GoodMem at all"
+            await preflight(self._session, self.base_url + "/v1/system/info", "GoodMem")
             if self._wanted_space_id:
                 self._space_id = await self._get_space(self._wanted_space_id)
             else:
@@ -135,8 +149,8 @@ class GoodMemTarget:
         what = f"GET /v1/spaces/{space_id}"
         answer = await self._call("GET", f"/v1/spaces/{quote(space_id, safe='')}", what=what)
         if answer.status == 404:
-            raise RejectedError(
-                f"GoodMem space {space_id} not found at {public_url(self.base_url)}; check"
+            raise SpaceError(
+                f"GoodMem space {space_id} not found at {self.base_url}; check"
                 " --space-id, or leave it out to find or create the space by --space name",
                 status=404,
             )
@@ -151,8 +165,7 @@ class GoodMemTarget:
         seen: set[str] = set()
         while True:
             answer = await self._call("GET", "/v1/spaces", params=params, what="GET /v1/spaces")
-            self._check(answer, "GET /v1/spaces")
-            body = answer.body if isinstance(answer.body, dict) else {}
+            body = self._check(answer, "GET /v1/spaces")
             for space in body.get("spaces") or []:
                 if isinstance(space, dict) and space.get("name") == self.space_name:
                     return str(space["spaceId"])
@@ -177,13 +190,12 @@ class GoodMemTarget:
             found = await self._find_space()
             if found:
                 return found
-            raise RejectedError(
+            raise SpaceError(
                 f"a GoodMem space named {self.space_name!r} exists but this key cannot see it;"
                 " pass --space-id, or choose another --space",
                 status=409,
             )
-        self._check(answer, "POST /v1/spaces")
-        created = answer.body if isinstance(answer.body, dict) else {}
+        created = self._check(answer, "POST /v1/spaces")
         if not created.get("spaceId"):
             raise RetriableTargetError("POST /v1/spaces: the answer holds no spaceId")
         log.info("goodmem_space_created", space_id=created["spaceId"], name=self.space_name)
@@ -194,8 +206,7 @@ class GoodMemTarget:
         answer = await self._call("GET", "/v1/embedders", what="GET /v1/embedders")
         if answer.status == 404:
             return None  # a server without the listing: let it choose or say what it needs
-        self._check(answer, "GET /v1/embedders")
-        body = answer.body if isinstance(answer.body, dict) else {}
+        body = self._check(answer, "GET /v1/embedders")
         embedders = [e for e in body.get("embedders") or [] if isinstance(e, dict)]
         if len(embedders) == 1:
             return str(embedders[0].get("embedderId"))
@@ -204,7 +215,7 @@ class GoodMemTarget:
             for e in embedders
         )
         reason = f"the server has {len(embedders)} embedders" + (f": {names}" if names else "")
-        raise RejectedError(
+        raise SpaceError(
             f"creating GoodMem space {self.space_name!r} needs an embedder and {reason};"
             " pass --embedder-id"
         )
@@ -255,8 +266,7 @@ class GoodMemTarget:
         what = "POST /v1/memories:batchCreate"
         body = {"requests": [m.request(space_id) for m in batch]}
         answer = await self._call("POST", "/v1/memories:batchCreate", body=body, what=what)
-        self._check(answer, what)
-        results = answer.body.get("results") if isinstance(answer.body, dict) else None
+        results = self._check(answer, what).get("results")
         results = results if isinstance(results, list) else []
         by_id = {_result_id(r): r for r in results if _result_id(r)}
         retry, rejected = [], []
@@ -311,9 +321,11 @@ class GoodMemTarget:
             headers=self._headers, what=what,
         )
 
-    def _check(self, answer: Answer, what: str) -> None:
+    def _check(self, answer: Answer, what: str) -> dict[str, Any]:
+        """The JSON object of a success answer; any other answer raises."""
         if not 200 <= answer.status < 300:
             raise fail(answer, what, auth_hint=_AUTH_HINT)
+        return json_object(answer, self.base_url + what.split(" ", 1)[-1])
 
 
 def _result_id(result: Any) -> str | None:
