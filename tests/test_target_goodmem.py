@@ -9,7 +9,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from importer.errors import AuthError, RejectedError, RetriableTargetError
+from importer.errors import AuthError, RejectedError, RetriableTargetError, StopRunError
 from importer.models import Chunk, Conversation, Message
 from importer.sandbox import FaultConfig, SandboxServer
 from importer.sandbox.goodmem_app import SANDBOX_EMBEDDER_ID
@@ -86,8 +86,9 @@ async def test_prepare_uses_a_given_space_id_and_refuses_an_unknown_one(
     assert given.identity == f"goodmem:{sandbox.url}#space={made.space_id}"
 
     missing = target(sandbox, http, space_id="9b0e3a6c-3c59-4b8e-9a51-0d0f0a0b0c0d")
-    with pytest.raises(RejectedError, match="space 9b0e3a6c-.* not found.*--space-id"):
+    with pytest.raises(RejectedError, match="space 9b0e3a6c-.* not found.*--space-id") as caught:
         await missing.prepare()
+    assert isinstance(caught.value, StopRunError)  # no conversation could go anywhere
 
 
 async def test_a_name_with_glob_characters_is_matched_exactly_across_pages(
