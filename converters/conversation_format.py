@@ -61,7 +61,8 @@ class ConversationFormatConverter(Converter):
         )
 
     def conversations(self, path: Path) -> Iterator[Conversation]:
-        meta, users, items = _shape(path, load_json(path))
+        data = load_json(path)
+        meta, users, items = _shape(path, data)
         zone = self._zone(path, meta)
         header = self._header(path, meta, users, items)
         ids = IdDeriver(header.conversation_id)
@@ -70,7 +71,8 @@ class ConversationFormatConverter(Converter):
             for index, item in enumerate(items)
             if (message := self._message(path, index, item, users, zone, ids)) is not None
         ]
-        yield header.model_copy(update={"messages": messages})
+        source_meta = _source_meta(data, meta)
+        yield header.model_copy(update={"messages": messages, "source_meta": source_meta})
 
     # -- session_meta ----------------------------------------------------------------------
 
@@ -220,6 +222,22 @@ class ConversationFormatConverter(Converter):
 
 
 # -- file shape ----------------------------------------------------------------------------
+
+
+#: session_meta fields passed on as they are, for targets that take them (EverCore's
+#: conversation-meta); message text never goes here
+_PASSED_ON = ("scene", "scene_desc", "default_timezone", "user_details", "tags", "created_at")
+
+
+def _source_meta(data: Mapping[str, Any], meta: Mapping[str, Any]) -> dict[str, Any]:
+    """What the file says about the conversation beyond the canonical fields."""
+    kept = {field: meta[field] for field in _PASSED_ON if meta.get(field) is not None}
+    zone = meta.get("timezone")
+    if "default_timezone" not in kept and isinstance(zone, str) and zone:
+        kept["default_timezone"] = zone  # the batch guide's examples spell it ``timezone``
+    if isinstance(data.get("version"), str):
+        kept["version"] = data["version"]
+    return kept
 
 
 def _shape(path: Path, data: Any) -> tuple[Mapping[str, Any], Users, list[Any]]:

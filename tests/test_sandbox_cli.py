@@ -10,6 +10,7 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
+import uuid
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,8 @@ import pytest
 from importer.sandbox import SandboxServer
 from importer.sandbox.cli import register_commands
 from importer.sandbox.store import MessageRow
+from importer.sandbox.store_evercore import EverCoreMessage
+from importer.sandbox.store_goodmem import MemoryRecord, SpaceRecord
 
 # mounts the subcommands the way the main CLI does, without depending on it
 _RUNNER = """
@@ -80,6 +83,66 @@ def test_stored_json(filled: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert team["key"] == "group:team"
     assert (team["messages"], team["unique_ids"], team["duplicates"]) == (5, 3, 2)
     assert (personal["session_id"], personal["chronological"]) == ("s1", False)
+
+
+@pytest.fixture
+def every_protocol(filled: Path, sandbox: SandboxServer) -> Path:
+    """``filled`` plus an EverCore group with a resent message and a GoodMem space."""
+    core = sandbox.store.evercore
+    core.upsert_meta("team", {"scene": "team", "name": "Core Team"})
+    for message_id, minute in (("a", 0), ("b", 1), ("a", 0)):  # "a" sent twice
+        core.add_message("/api/v0/memories", core_message(message_id, minute), None)
+    space = SpaceRecord("5f0e3a6c-3c59-4b8e-9a51-0d0f0a0b0c0d", "chats", {}, [], None, 0)
+    sandbox.store.goodmem.create_space(space)
+    sandbox.store.goodmem.create_memories(
+        [memory(space.space_id, "m0", 3), memory(space.space_id, "m3", 2),
+         memory(space.space_id, "m3", 2)]  # the same window twice, under another id
+    )
+    return filled
+
+
+def core_message(message_id: str, minute: int) -> EverCoreMessage:
+    return EverCoreMessage(
+        group_id="team", group_name=None, message_id=message_id,
+        create_time=f"2025-02-01T10:0{minute}:00Z", timestamp=minute * 60_000, sender="s",
+        sender_name=None, role="user", content="x", refer_list=[],
+    )
+
+
+def memory(space_id: str, first: str, count: int) -> MemoryRecord:
+    metadata = {"conversation_id": "group:team", "first_message_id": first, "message_count": count}
+    return MemoryRecord(str(uuid.uuid4()), space_id, b"text", "text/plain", metadata, 0)
+
+
+def test_stored_shows_each_protocol(
+    every_protocol: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(["stored", "--db", str(every_protocol)]) == 0
+
+    out = capsys.readouterr().out
+    everos, evercore, goodmem = out.split("\n\n")
+    assert everos.splitlines()[-1].startswith("total: 2 conversations, 7 messages")
+    header, row, total = evercore.splitlines()
+    assert header.split()[:2] == ["evercore", "group"]
+    assert row.split() == ["team", "Core", "Team", "team", "yes", "3", "1", "no"]
+    assert total == "evercore total: 1 groups, 3 messages, 1 duplicates, 1 out of order"
+    header, row, total = goodmem.splitlines()
+    assert row.split() == ["chats", "5f0e3a6c-3c59-4b8e-9a51-0d0f0a0b0c0d", "1", "3", "7", "2"]
+    assert total == "goodmem total: 1 spaces, 3 memories covering 7 messages, 2 duplicates"
+
+
+def test_stored_json_names_the_protocol(
+    every_protocol: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(["stored", "--db", str(every_protocol), "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [(r["protocol"], r["key"]) for r in rows] == [
+        ("everos", "group:team"),
+        ("everos", "personal:u1/s1"),
+        ("evercore", "evercore:team"),
+        ("goodmem", "goodmem:chats"),
+    ]
+    assert (rows[2]["duplicates"], rows[3]["duplicate_messages"]) == (1, 2)
 
 
 def test_stored_without_a_database_is_one_line_error(

@@ -1,4 +1,5 @@
-"""A local server that speaks the EverOS v1 API, stores into SQLite and injects faults."""
+"""A local server that speaks the EverOS v1, EverCore single-message and GoodMem APIs, stores into
+SQLite and injects faults."""
 
 from __future__ import annotations
 

@@ -1,12 +1,16 @@
-"""The sandbox's aiohttp application: the EverOS v1 routes, fault injection and request metrics.
+"""The sandbox's aiohttp application: EverOS v1 routes, fault injection and request metrics.
 
-Auth: when an api key is set, every ``/api`` route needs ``Authorization: Bearer <key>``. A missing,
-malformed or wrong key is answered 401 (never 403), so one status means "check your key". The key
-is compared in constant time and never logged. ``/health`` and ``/_sandbox/*`` need no auth.
+The EverCore single-message routes live in ``evercore_app`` and GoodMem's in ``goodmem_app``;
+this module builds the one application that serves all three from one store.
+
+Auth: when an api key is set, every ``/api`` route needs ``Authorization: Bearer <key>`` and every
+``/v1`` (GoodMem) route ``x-api-key: <key>``. A missing, malformed or wrong key is answered 401
+(never 403), so one status means "check your key". The key is compared in constant time and never
+logged. ``/health`` and ``/_sandbox/*`` need no auth.
 
 Order of faults in an add handler: auth → rate limit (429) → drop → 5xx → latency → validate →
-store. The rate limit covers every ``/api`` route; drops and 5xx happen before anything is stored,
-so a client that resends never creates duplicates because of them.
+store. The rate limit covers every ``/api`` and ``/v1`` route; drops and 5xx happen before anything
+is stored, so a client that resends never creates duplicates because of them.
 """
 
 from __future__ import annotations
@@ -17,14 +21,23 @@ import hmac
 import json
 import time
 import uuid
-from collections import Counter
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import pydantic
 from aiohttp import web
 
+from importer.sandbox import evercore_app, goodmem_app
+from importer.sandbox.common import (
+    API_KEY,
+    FAULTS,
+    METRICS,
+    STORE,
+    Dropped,
+    Metrics,
+    drop,
+    read_body,
+)
 from importer.sandbox.faults import FaultConfig, FaultInjector
 from importer.sandbox.store import SandboxStore, TaskRecord
 from importer.logs import get_logger
@@ -40,45 +53,8 @@ __all__ = ["FAULTS", "METRICS", "STORE", "Metrics", "create_app"]
 log = get_logger(__name__)
 
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-@dataclass
-class Metrics:
-    """What clients did to the server: requests per route and status, concurrency, batch sizes."""
-
-    requests: dict[str, Counter[str]] = field(default_factory=dict)
-    in_flight: int = 0
-    max_in_flight: int = 0
-    max_messages_per_request: int = 0
-    requests_without_bearer: int = 0
-
-    def count(self, route: str, status: str) -> None:
-        self.requests.setdefault(route, Counter())[status] += 1
-
-    def reset(self) -> None:
-        self.requests = {}
-        self.max_in_flight = self.in_flight
-        self.max_messages_per_request = 0
-        self.requests_without_bearer = 0
-
-    def snapshot(self) -> dict[str, Any]:
-        return {
-            "requests": {route: dict(counts) for route, counts in sorted(self.requests.items())},
-            "in_flight": self.in_flight,
-            "max_in_flight": self.max_in_flight,
-            "max_messages_per_request": self.max_messages_per_request,
-            "requests_without_bearer": self.requests_without_bearer,
-        }
-
-
-STORE = web.AppKey("sandbox_store", SandboxStore)
-FAULTS = web.AppKey("sandbox_faults", FaultInjector)
-METRICS = web.AppKey("sandbox_metrics", Metrics)
-_API_KEY = web.AppKey("sandbox_api_key", str)
-
-
-class _Dropped(Exception):
-    """The handler closed the connection on purpose; there is no response to send."""
+#: GoodMem batches run up to 5 MB; aiohttp's default limit is 1 MB
+_MAX_BODY_BYTES = 16 * 1024 * 1024
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
@@ -103,7 +79,7 @@ async def _errors(request: web.Request, handler: _Handler) -> web.StreamResponse
     """Answer aiohttp's own errors (unknown route, wrong method) in the service's error shape."""
     try:
         return await handler(request)
-    except _Dropped:
+    except Dropped:
         # the transport is closed: aiohttp's attempt to write this fails quietly, nothing is sent
         return web.Response(status=500)
     except web.HTTPException as exc:
@@ -114,7 +90,7 @@ async def _errors(request: web.Request, handler: _Handler) -> web.StreamResponse
 
 @web.middleware
 async def _metrics(request: web.Request, handler: _Handler) -> web.StreamResponse:
-    if not request.path.startswith("/api/"):
+    if not request.path.startswith(("/api/", "/v1/")):
         return await handler(request)
     metrics = request.app[METRICS]
     metrics.in_flight += 1
@@ -127,7 +103,7 @@ async def _metrics(request: web.Request, handler: _Handler) -> web.StreamRespons
     except web.HTTPException as exc:
         status = str(exc.status)
         raise
-    except _Dropped:
+    except Dropped:
         status = "dropped"
         raise
     finally:
@@ -137,20 +113,15 @@ async def _metrics(request: web.Request, handler: _Handler) -> web.StreamRespons
 
 @web.middleware
 async def _gate(request: web.Request, handler: _Handler) -> web.StreamResponse:
-    """Auth, then the rate limit, for every /api route."""
-    if not request.path.startswith("/api/"):
+    """Auth, then the rate limit, for every /api (EverOS, EverCore) and /v1 (GoodMem) route."""
+    if request.path.startswith("/api/"):
+        refused = _check_bearer(request)
+    elif request.path.startswith("/v1/"):
+        refused = _check_x_api_key(request)
+    else:
         return await handler(request)
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    has_bearer = scheme.lower() == "bearer" and bool(token.strip())
-    if not has_bearer:
-        request.app[METRICS].requests_without_bearer += 1
-    api_key = request.app.get(_API_KEY)
-    if api_key is not None:
-        if not has_bearer:
-            return _error(401, "missing or malformed Authorization header (want: Bearer <key>)")
-        if not hmac.compare_digest(token.strip().encode(), api_key.encode()):
-            return _error(401, "invalid API key")
+    if refused is not None:
+        return refused
     faults = request.app[FAULTS]
     wait_s = faults.throttle()
     if wait_s is not None:
@@ -159,15 +130,39 @@ async def _gate(request: web.Request, handler: _Handler) -> web.StreamResponse:
     return await handler(request)
 
 
+def _check_bearer(request: web.Request) -> web.Response | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    has_bearer = scheme.lower() == "bearer" and bool(token.strip())
+    if not has_bearer:
+        request.app[METRICS].requests_without_bearer += 1
+    api_key = request.app.get(API_KEY)
+    if api_key is None:
+        return None
+    if not has_bearer:
+        return _error(401, "missing or malformed Authorization header (want: Bearer <key>)")
+    if not hmac.compare_digest(token.strip().encode(), api_key.encode()):
+        return _error(401, "invalid API key")
+    return None
+
+
+def _check_x_api_key(request: web.Request) -> web.Response | None:
+    api_key = request.app.get(API_KEY)
+    if api_key is None or request.path in goodmem_app.OPEN_PATHS:
+        return None
+    given = request.headers.get("x-api-key", "").strip()
+    if not given:
+        return _error(401, "missing x-api-key header")
+    if not hmac.compare_digest(given.encode(), api_key.encode()):
+        return _error(401, "invalid API key")
+    return None
+
+
 # -- /api handlers ----------------------------------------------------------------------------
 
 
 async def _json_body(request: web.Request) -> Any:
-    try:
-        raw = await request.read()
-    except ConnectionError:
-        # the client went away mid-body (killed, timed out): nothing to store, nobody to answer
-        raise _Dropped from None
+    raw = await read_body(request)
     try:
         return json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -197,20 +192,11 @@ async def _get_group(request: web.Request) -> web.Response:
     return _data(group)
 
 
-async def _drop(request: web.Request) -> None:
-    """Close the connection without answering (the body is read first so the close is clean)."""
-    await request.read()
-    request.protocol.force_close()
-    if request.transport is not None:
-        request.transport.close()
-    raise _Dropped
-
-
 async def _add(request: web.Request, kind: Literal["group", "personal"]) -> web.Response:
     faults = request.app[FAULTS]
     config = faults.config
     if faults.roll(config.drop_rate):
-        await _drop(request)
+        await drop(request)
     if faults.roll(config.error_rate):
         return _error(faults.error_status(), "injected fault: temporary server error")
     if config.latency_ms > 0:
@@ -219,8 +205,7 @@ async def _add(request: web.Request, kind: Literal["group", "personal"]) -> web.
         body = await _json_body(request)
         messages = body.get("messages") if isinstance(body, dict) else None
         if isinstance(messages, list):
-            metrics = request.app[METRICS]
-            metrics.max_messages_per_request = max(metrics.max_messages_per_request, len(messages))
+            request.app[METRICS].saw_messages(len(messages))
         add = parse_add(body, kind)
     except InvalidRequest as exc:
         return _error(422, str(exc))
@@ -255,6 +240,10 @@ async def _add_group(request: web.Request) -> web.Response:
 
 
 async def _add_personal(request: web.Request) -> web.Response:
+    """``POST /api/v1/memories``: EverOS's personal add (a ``messages`` list), or on older
+    EverCore servers the single-message add (``message_id``, ``sender``…): told by the body."""
+    if evercore_app.is_single_message(await read_body(request)):
+        return await evercore_app.add_message(request)
     return await _add(request, "personal")
 
 
@@ -330,12 +319,15 @@ def create_app(
     store: SandboxStore, *, api_key: str | None = None, faults: FaultConfig | None = None
 ) -> web.Application:
     """The sandbox app over ``store``; ``api_key`` turns auth on; ``faults`` are injected faults."""
-    app = web.Application(middlewares=[_errors, _metrics, _gate])
+    app = web.Application(
+        middlewares=[_errors, _metrics, _gate, goodmem_app.refusals],
+        client_max_size=_MAX_BODY_BYTES,
+    )
     app[STORE] = store
     app[FAULTS] = FaultInjector(faults)
     app[METRICS] = Metrics()
     if api_key is not None:
-        app[_API_KEY] = api_key
+        app[API_KEY] = api_key
     app.router.add_get("/health", _health)
     app.router.add_post("/api/v1/groups", _create_group)
     app.router.add_get("/api/v1/groups/{group_id}", _get_group)
@@ -344,6 +336,8 @@ def create_app(
     app.router.add_get("/api/v1/tasks/{task_id}", _get_task)
     app.router.add_post("/api/v1/memories/group/flush", _flush_group)
     app.router.add_post("/api/v1/memories/flush", _flush_personal)
+    evercore_app.add_routes(app.router)
+    goodmem_app.add_routes(app.router)
     app.router.add_get("/_sandbox/stored", _stored)
     app.router.add_get("/_sandbox/stats", _stats)
     app.router.add_post("/_sandbox/reset-metrics", _reset_metrics)

@@ -1,4 +1,5 @@
-"""The sandbox subcommands mounted by the main CLI: ``serve`` runs it, ``stored`` shows its data."""
+"""The sandbox subcommands mounted by the main CLI: ``serve`` runs it, ``stored`` shows its data
+(per protocol: EverOS conversations, EverCore groups, GoodMem spaces)."""
 
 from __future__ import annotations
 
@@ -17,8 +18,17 @@ from importer.errors import ImporterError
 from importer.sandbox.faults import FaultConfig
 from importer.sandbox.server import serve
 from importer.sandbox.store import SandboxStore, StoredConversation
+from importer.sandbox.store_evercore import StoredEverCoreGroup
+from importer.sandbox.store_goodmem import StoredSpace
 
-__all__ = ["DEFAULT_DB", "DEFAULT_PORT", "print_table", "register_commands"]
+__all__ = [
+    "DEFAULT_DB",
+    "DEFAULT_PORT",
+    "print_evercore_table",
+    "print_goodmem_table",
+    "print_table",
+    "register_commands",
+]
 
 DEFAULT_DB = "./importer-sandbox.db"
 DEFAULT_PORT = 1995
@@ -27,11 +37,13 @@ _FAULT_FLAGS: tuple[tuple[str, type, str, str], ...] = (
     ("--latency-ms", float, "MS", "delay added to each add request"),
     ("--task-delay-ms", float, "MS", "how long async tasks stay 'processing'"),
     ("--error-rate", float, "FRACTION", "fraction of adds answered 500/503"),
-    ("--rate-limit-rps", float, "RPS", "requests per second over all /api routes before 429"),
-    ("--rate-limit-rate", float, "FRACTION", "fraction of /api requests answered 429"),
+    ("--rate-limit-rps", float, "RPS", "requests per second over all /api and /v1 routes before 429"),
+    ("--rate-limit-rate", float, "FRACTION", "fraction of /api and /v1 requests answered 429"),
     ("--rate-limit-retry-ms", float, "MS", "Retry-After those 429s ask for (200)"),
     ("--drop-rate", float, "FRACTION", "fraction of adds closed without an answer"),
     ("--task-fail-rate", float, "FRACTION", "fraction of async tasks that end 'failed'"),
+    ("--background-rate", float, "FRACTION", "fraction of EverCore adds answered 202 (background)"),
+    ("--item-error-rate", float, "FRACTION", "fraction of GoodMem items answered UNAVAILABLE"),
     ("--seed", int, "N", "seed for reproducible faults"),
 )
 
@@ -40,9 +52,10 @@ def register_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
     """Add ``serve`` and ``stored``; each sets ``func(args) -> int`` via ``set_defaults``."""
     serve_parser = subparsers.add_parser(
         "serve",
-        help="run the local sandbox server (EverOS v1 API, stores into SQLite)",
-        description="Run a local server that speaks the EverOS v1 API and stores what it "
-        "receives in SQLite, optionally injecting faults. Stop it with Ctrl-C.",
+        help="run the local sandbox server (EverOS, EverCore and GoodMem APIs, into SQLite)",
+        description="Run a local server that speaks the EverOS v1 API, EverCore's "
+        "single-message API (/api/v0/memories) and GoodMem's REST API (/v1), and stores what "
+        "it receives in SQLite, optionally injecting faults. Stop it with Ctrl-C.",
     )
     serve_parser.add_argument("--host", default="127.0.0.1", help="bind address (%(default)s)")
     serve_parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="port (%(default)s)")
@@ -53,7 +66,8 @@ def register_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
         "--api-key",
         default=None,
         metavar="KEY",
-        help=f"require 'Authorization: Bearer <key>' on /api routes (env {_API_KEY_ENV})",
+        help="require 'Authorization: Bearer <key>' on /api routes and 'x-api-key: <key>' on"
+        f" /v1 (GoodMem) routes (env {_API_KEY_ENV})",
     )
     group = serve_parser.add_argument_group("fault injection (all off by default)")
     for flag, kind, metavar, text in _FAULT_FLAGS:
@@ -66,7 +80,9 @@ def register_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
     stored_parser = subparsers.add_parser(
         "stored",
         help="show what a sandbox database holds",
-        description="Per conversation: messages, duplicates by message id, order and flushes.",
+        description="Per EverOS conversation: messages, duplicates by message id, order and "
+        "flushes; per EverCore group: messages, duplicates and order; per GoodMem space: "
+        "memories, the messages they cover and those covered twice.",
     )
     stored_parser.add_argument(
         "--db", default=DEFAULT_DB, metavar="PATH", help="SQLite file (%(default)s)"
@@ -115,17 +131,89 @@ def _stored_command(args: argparse.Namespace) -> int:
         store = SandboxStore(path)
         try:
             conversations = store.conversations()
+            groups = store.evercore.groups()
+            spaces = store.goodmem.summary()
         finally:
             store.close()
     except sqlite3.DatabaseError as exc:
         print(f"error: {path} is not a readable sandbox database ({exc})", file=sys.stderr)
         return 1
     if args.json:
-        rows = [{"key": c.key, **dataclasses.asdict(c)} for c in conversations]
+        rows: list[dict[str, Any]] = [
+            {"protocol": "everos", "key": c.key, **dataclasses.asdict(c)} for c in conversations
+        ]
+        rows += [{"protocol": "evercore", "key": g.key, **dataclasses.asdict(g)} for g in groups]
+        rows += [{"protocol": "goodmem", "key": s.key, **dataclasses.asdict(s)} for s in spaces]
         print(json.dumps(rows, indent=2))
-    else:
+        return 0
+    if conversations or not (groups or spaces):
         print_table(conversations, sys.stdout)
+    if groups:
+        if conversations:
+            print(file=sys.stdout)
+        print_evercore_table(groups, sys.stdout)
+    if spaces:
+        if conversations or groups:
+            print(file=sys.stdout)
+        print_goodmem_table(spaces, sys.stdout)
     return 0
+
+
+def _print_rows(rows: list[tuple[str, ...]], text_columns: int, out: TextIO) -> None:
+    """Fixed-width columns: the first ``text_columns`` left-aligned, numbers right-aligned."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        cells = [
+            cell.ljust(width) if i < text_columns else cell.rjust(width)
+            for i, (cell, width) in enumerate(zip(row, widths, strict=True))
+        ]
+        print("  ".join(cells).rstrip(), file=out)
+
+
+def print_evercore_table(groups: list[StoredEverCoreGroup], out: TextIO) -> None:
+    """EverCore single-message data: one group per line, then a totals line."""
+    rows: list[tuple[str, ...]] = [
+        ("evercore group", "name", "scene", "meta", "messages", "duplicates", "chronological")
+    ]
+    for g in groups:
+        rows.append(
+            (
+                g.group_id or "-", g.name or "-", g.scene or "-", _yes_no(g.meta),
+                str(g.messages), str(g.duplicates), _yes_no(g.chronological),
+            )
+        )
+    _print_rows(rows, 3, out)
+    messages = sum(g.messages for g in groups)
+    duplicates = sum(g.duplicates for g in groups)
+    unordered = sum(not g.chronological for g in groups)
+    print(
+        f"evercore total: {len(groups)} groups, {messages} messages, {duplicates} duplicates, "
+        f"{unordered} out of order",
+        file=out,
+    )
+
+
+def print_goodmem_table(spaces: list[StoredSpace], out: TextIO) -> None:
+    """GoodMem data: one space per line, then a totals line."""
+    rows: list[tuple[str, ...]] = [
+        ("goodmem space", "space id", "conversations", "memories", "messages", "duplicates")
+    ]
+    for s in spaces:
+        rows.append(
+            (
+                s.name, s.space_id, str(s.conversations), str(s.memories), str(s.messages),
+                str(s.duplicate_messages),
+            )
+        )
+    _print_rows(rows, 2, out)
+    memories = sum(s.memories for s in spaces)
+    messages = sum(s.messages for s in spaces)
+    duplicates = sum(s.duplicate_messages for s in spaces)
+    print(
+        f"goodmem total: {len(spaces)} spaces, {memories} memories covering {messages} "
+        f"messages, {duplicates} duplicates",
+        file=out,
+    )
 
 
 def print_table(conversations: list[StoredConversation], out: TextIO) -> None:
@@ -152,14 +240,7 @@ def print_table(conversations: list[StoredConversation], out: TextIO) -> None:
                 _yes_no(c.flushed_after_last),
             )
         )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    for row in rows:
-        # text columns left-aligned, the rest right-aligned under their headers
-        cells = [
-            cell.ljust(width) if i < 2 else cell.rjust(width)
-            for i, (cell, width) in enumerate(zip(row, widths, strict=True))
-        ]
-        print("  ".join(cells).rstrip(), file=out)
+    _print_rows(rows, 2, out)
     messages = sum(c.messages for c in conversations)
     duplicates = sum(c.duplicates for c in conversations)
     unordered = sum(not c.chronological for c in conversations)

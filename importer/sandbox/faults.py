@@ -16,7 +16,10 @@ __all__ = ["FaultConfig", "FaultInjector"]
 class FaultConfig(BaseModel):
     """Which faults the sandbox injects; everything is off by default.
 
-    Rates are fractions of requests in ``[0, 1]``; ``1.0`` means every request.
+    Rates are fractions of requests in ``[0, 1]``; ``1.0`` means every request. "Adds" are the
+    requests that store: EverOS memories adds, EverCore single-message adds and GoodMem
+    ``memories:batchCreate``. EverCore's background requests are tasks too: they take
+    ``task_delay_ms``, fail at ``task_fail_rate`` and are forgotten after ``task_ttl_s``.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -39,6 +42,11 @@ class FaultConfig(BaseModel):
     task_fail_rate: float = Field(default=0, ge=0, le=1)
     #: answer every add synchronously (200, no task id), like a self-hosted EverCore server
     sync_only: bool = False
+    #: fraction of EverCore single-message adds that outlast the server's blocking wait and are
+    #: answered 202 with a ``request_id`` ("start", then "success" or "failed")
+    background_rate: float = Field(default=0, ge=0, le=1)
+    #: fraction of GoodMem batchCreate items answered UNAVAILABLE (not stored; HTTP 200 still)
+    item_error_rate: float = Field(default=0, ge=0, le=1)
     #: how long task status is kept; afterwards GET task answers 404
     task_ttl_s: float = Field(default=3600, ge=0)
     #: seed of the dice, so a run with faults is reproducible

@@ -1,4 +1,9 @@
-"""The sandbox's SQLite store: groups, messages in arrival order, tasks, flushes, and queries."""
+"""The sandbox's SQLite store: groups, messages in arrival order, tasks, flushes, and queries.
+
+One database and one connection for every API the sandbox speaks: the EverOS tables live here,
+EverCore's and GoodMem's in ``store_evercore`` and ``store_goodmem`` (``store.evercore``,
+``store.goodmem``). The tasks table serves EverOS tasks and EverCore background requests alike.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from importer.models import conversation_key
+from importer.sandbox.store_evercore import EVERCORE_SCHEMA, EverCoreTables
+from importer.sandbox.store_goodmem import GOODMEM_SCHEMA, GoodMemTables
 
 __all__ = ["MessageRow", "SandboxStore", "StoredConversation", "TaskRecord"]
 
@@ -138,7 +145,9 @@ class SandboxStore:
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
+        self._db.executescript(_SCHEMA + EVERCORE_SCHEMA + GOODMEM_SCHEMA)
+        self.evercore = EverCoreTables(self._transaction, self._query)
+        self.goodmem = GoodMemTables(self._transaction, self._query)
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
