@@ -15,7 +15,7 @@ from typing import Any
 
 from importer.config import ImportSettings, base_url_from_env, make_settings
 from importer.discovery import Input, discover
-from importer.errors import CheckpointError, ConfigError, StopRunError
+from importer.errors import CheckpointError, ConfigError, StopRunError, TargetError
 from importer.ledger import Ledger, LedgerTotals, read_summary
 from importer.models import Chunk, Conversation
 from importer.pipeline import ChunkLimits, Pipeline, Progress, validate_inputs
@@ -23,7 +23,7 @@ from importer.report import Report
 from importer.retry import Backoff
 from importer.sender import Sender
 from importer.targets.base import Receipt, Target, TaskState, public_url
-from importer.targets.everos import EverOSTarget
+from importer.targets import guess_target, make_target
 
 __all__ = ["BatchImporter"]
 
@@ -193,8 +193,8 @@ class BatchImporter:
                 try:
                     prepare = getattr(target, "prepare", None)
                     if prepare is not None:
-                        await prepare()
-                except StopRunError as exc:
+                        await sender.call(prepare, "preflight")
+                except (StopRunError, TargetError) as exc:
                     report.fatal = str(exc)
                     yield None
                     return
@@ -221,38 +221,65 @@ class BatchImporter:
     def _open_target(self) -> Target:
         if self._target is not None:
             return self._target
-        api_key = self.settings.api_key.get_secret_value() if self.settings.api_key else None
-        options = {"chunk_size": self.settings.chunk_size,
-                   "max_request_bytes": self.settings.max_request_bytes}
-        if self.settings.api_url:
-            return EverOSTarget(self.settings.api_url, api_key, **options)
+        settings = self.settings
+        api_key = settings.api_key.get_secret_value() if settings.api_key else None
+        name = self.target_name
+        options: dict[str, Any] = {"identity": self.target_identity}
+        if name == "everos":
+            options.update(chunk_size=settings.chunk_size,
+                           max_request_bytes=settings.max_request_bytes)
+        elif name == "goodmem":
+            options.update(space_name=settings.space, space_id=settings.space_id,
+                           embedder_id=settings.embedder_id, memory_messages=settings.chunk_size,
+                           batch_size=settings.batch_size)
+        if settings.api_url:
+            return make_target(name, settings.api_url, api_key, **options)
         from importer.sandbox.server import SandboxServer
 
-        db = self.settings.sandbox_db.resolve()
+        db = settings.sandbox_db.resolve()
         try:
             self._sandbox = SandboxServer(db).start()
         except Exception as exc:
             raise CheckpointError(f"cannot open the sandbox database {db}: {exc}") from exc
         # the port changes every run; the database is what identifies this target
-        return EverOSTarget(self._sandbox.url, None, identity=self.target_identity, **options)
+        url = self._sandbox.url + ("/api/v0/memories" if name == "evercore" else "")
+        return make_target(name, url, None, **options)
+
+    @property
+    def target_name(self) -> str:
+        """``--target``, else guessed from the URL (``.../memories`` is EverCore's endpoint)."""
+        if self._target is not None:
+            return self._target.name
+        if self.settings.target:
+            return self.settings.target
+        return guess_target(self.settings.api_url) if self.settings.api_url else "everos"
 
     @property
     def target_identity(self) -> str:
-        """Which store the data lands in; the ledger of acknowledged messages is kept per
-        identity, so it never depends on which input paths were given."""
+        """Which store the data lands in: the protocol, the server (or the sandbox database)
+        and, for GoodMem, the space. The ledger of acknowledged messages is kept per identity,
+        so it never depends on which input paths were given."""
         if self._target is not None:
             return self._target.identity
-        if self.settings.api_url:
-            return f"everos:{public_url(self.settings.api_url)}"
-        return f"everos:sandbox:{self.settings.sandbox_db.resolve()}"
+        settings = self.settings
+        where = (public_url(settings.api_url) if settings.api_url
+                 else f"sandbox:{settings.sandbox_db.resolve()}")
+        identity = f"{self.target_name}:{where}"
+        if self.target_name == "goodmem":
+            identity += f"#space={settings.space_id or settings.space}"
+        return identity
 
     @property
     def target_description(self) -> str:
+        """Which target and protocol, and where, for the summary."""
         if self._target is not None:
             return self._target.identity
-        if self.settings.api_url:
-            return public_url(self.settings.api_url)
-        return f"local sandbox ({self.settings.sandbox_db})"
+        name = self.target_name
+        where = (public_url(self.settings.api_url) if self.settings.api_url
+                 else f"the local sandbox ({self.settings.sandbox_db})")
+        space = (f", space {self.settings.space_id or self.settings.space}"
+                 if name == "goodmem" else "")
+        return f"{name} ({_PROTOCOLS[name]}) at {where}{space}"
 
     def _close_sandbox(self) -> None:
         if self._sandbox is not None:
@@ -283,3 +310,10 @@ def _nothing_found(paths: list[str | Path], report: Report) -> str:
     examples = "; ".join(f"{Path(p).name}: {why}" for p, why in skipped[:3])
     more = f" and {len(skipped) - 3} more" if len(skipped) > 3 else ""
     return f"nothing importable found in {named} (skipped {examples}{more})"
+
+
+_PROTOCOLS = {
+    "everos": "EverOS v1 memory API",
+    "evercore": "EverCore single-message API",
+    "goodmem": "GoodMem batchCreate",
+}

@@ -85,9 +85,16 @@ def _run_import(args: argparse.Namespace) -> int:
     if not paths:
         raise ConfigError("give at least one export file or directory (or --input FILE)")
     api_url = args.api_url or base_url_from_env()
+    target = args.target or os.environ.get("IMPORTER_TARGET") or None
+    key_env = "GOODMEM_API_KEY" if target == "goodmem" else API_KEY_ENV
     settings = make_settings(
         api_url=api_url,
-        api_key=args.api_key or os.environ.get(API_KEY_ENV) or None,
+        api_key=args.api_key or os.environ.get(key_env) or None,
+        target=target,
+        space=args.space,
+        space_id=args.space_id,
+        embedder_id=args.embedder_id,
+        batch_size=args.batch_size,
         source=args.source,
         scene=args.scene,
         include_system_events=args.include_system_events,
@@ -340,9 +347,21 @@ def _build_parser(prog: str = "python -m importer") -> argparse.ArgumentParser:
     )
     imp.add_argument("paths", nargs="*", metavar="PATH", help="export files, folders or zips")
     imp.add_argument("--input", action="append", metavar="PATH", help="an input (may repeat)")
-    imp.add_argument("--api-url", help="server base URL, e.g. http://localhost:1995 "
-                     "(env EVEROS_BASE_URL; default: the local sandbox)")
-    imp.add_argument("--api-key", help=f"API key (env {API_KEY_ENV}); never printed")
+    imp.add_argument("--api-url", help="the server: EverOS/GoodMem base URL, or EverCore's full "
+                     "endpoint (http://localhost:1995/api/v0/memories) (env EVEROS_BASE_URL; "
+                     "default: the local sandbox)")
+    imp.add_argument("--api-key", help=f"API key (env {API_KEY_ENV}; GOODMEM_API_KEY for "
+                     "goodmem); never printed")
+    imp.add_argument("--target", choices=["everos", "evercore", "goodmem"],
+                     help="the API to speak (env IMPORTER_TARGET; default: evercore for an "
+                     "--api-url ending in /memories, else everos)")
+    imp.add_argument("--space", default="chat-history",
+                     help="goodmem: the space to fill, found by name or created (chat-history)")
+    imp.add_argument("--space-id", metavar="UUID", help="goodmem: use this existing space")
+    imp.add_argument("--embedder-id", metavar="UUID",
+                     help="goodmem: the embedder of a new space, when the server has several")
+    imp.add_argument("--batch-size", type=int, default=20,
+                     help="goodmem: memories per batchCreate request (20)")
     _add_convert_options(imp)
     imp.add_argument("--concurrency", type=int, default=None,
                      help="requests in flight at most (env IMPORTER_CONCURRENCY; 10)")

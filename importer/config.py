@@ -28,6 +28,15 @@ class ImportSettings(BaseModel):
 
     api_url: str | None = None
     api_key: SecretStr | None = None
+    #: the API spoken: None picks ``evercore`` for a URL ending in ``/memories``, else ``everos``
+    target: Literal["everos", "evercore", "goodmem"] | None = None
+    #: GoodMem: the space to fill (found by name, or created), or an existing space's id
+    space: str = Field(default="chat-history", min_length=1)
+    space_id: str | None = None
+    #: GoodMem: the embedder a new space uses, when the server has more than one
+    embedder_id: str | None = None
+    #: GoodMem: memories per batchCreate request
+    batch_size: int = Field(default=20, ge=1, le=100)
     source: str | None = None
     scene: Literal["solo", "team"] | None = None
     include_system_events: bool = False

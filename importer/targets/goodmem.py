@@ -17,7 +17,6 @@ from typing import Any, Literal
 from urllib.parse import quote
 
 import aiohttp
-import structlog
 
 from importer.errors import AuthError, RejectedError, RetriableTargetError, StopRunError
 from importer.models import Chunk, Conversation
@@ -25,10 +24,11 @@ from importer.targets._http import RETRIABLE_STATUSES, Answer, fail, json_object
 from importer.targets.base import Receipt, TaskState, public_url
 from importer.targets.everos import preflight
 from importer.targets.goodmem_memories import PlannedMemory, plan_memories
+from importer.logs import get_logger
 
 __all__ = ["GoodMemTarget", "ItemOutcome", "SpaceError", "classify_item_error"]
 
-log = structlog.get_logger()
+log = get_logger(__name__)
 
 _AUTH_HINT = "check --api-key (GoodMem keys start with gm_)"
 #: GoodMem's own CLI sends at most 20 files and 5 MB per batch
