@@ -9,17 +9,17 @@ from pathlib import Path
 from typing import Any
 
 import converters
-from converters.base import Converter
+from converters.base import Converter, ConvertOptions
 from importer.sandbox.store import SandboxStore
 from tests.support import DATA, run_cli
 
 Rows = dict[str, list[tuple[Any, ...]]]
 
 
-def _expected(converter: type[Converter], path: Path) -> Rows:
+def _expected(converter: type[Converter], path: Path, user_id: str | None = None) -> Rows:
     return {
         c.key: [(m.message_id, m.timestamp, m.role, m.content) for m in c.messages]
-        for c in converter().read(path)
+        for c in converter(ConvertOptions(user_id=user_id)).read(path)
     }
 
 
@@ -62,12 +62,15 @@ def test_a_chatgpt_export_zip_lands_in_the_sandbox(tmp_path: Path) -> None:
     assert all(key.startswith("personal:user-Xq7TestAccount0001/") for key in stored)
 
 
-def test_a_claude_export_folder_lands_in_the_sandbox(tmp_path: Path) -> None:
+def test_a_claude_export_folder_lands_in_the_sandbox_under_the_given_user(
+    tmp_path: Path,
+) -> None:
     folder = DATA / "claude" / "export"
     claude = converters.get("claude")
-    expected = _expected(claude, folder)
+    expected = _expected(claude, folder, user_id="alice")
     assert len(expected) == 3 and sum(map(len, expected.values())) == 9
-    code, output = _import(folder, tmp_path)
+    assert all(key.startswith("personal:alice/") for key in expected)
+    code, output = _import(folder, tmp_path, "--user-id", "alice")
     assert code == 0, output
     assert "users.json" not in output and "projects.json" not in output  # read with the export
     assert _stored(tmp_path / "sandbox.db") == expected
