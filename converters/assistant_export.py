@@ -18,19 +18,24 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal, InvalidOperation
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 from converters._common import MS_THRESHOLD
+from converters.base import Converter
 from converters.discord_common import JSONError, iter_json_items, json_problem
 from importer.errors import InputError
+from importer.models import Conversation
 
 __all__ = [
     "EXPORT_FILE",
+    "ExportReader",
     "ExportSource",
     "Timeline",
     "find_export",
     "iter_conversations",
+    "read_export",
     "seconds_to_millis",
+    "source_of",
     "tidy",
 ]
 
@@ -229,6 +234,53 @@ def _after(read: int, last_id: object, single: bool) -> str:
 
 def _reason(exc: BaseException) -> str:
     return str(getattr(exc, "strerror", None) or exc) or type(exc).__name__
+
+
+class ExportReader(Protocol):
+    """Turns the raw conversations of one file into ``Conversation`` objects."""
+
+    def conversation(
+        self, raw: Any, place: str, deferred: list[tuple[str | None, str]]
+    ) -> Conversation | None:
+        """One conversation, or None (nothing to import, or a problem appended to ``deferred``)."""
+
+    def finish(self) -> None:
+        """Report once per file what was adjusted on the way."""
+
+
+def source_of(
+    path: Path, companions: frozenset[str], foreign: Callable[[Path], bool]
+) -> ExportSource:
+    """The conversations file of ``path``, also when ``--source`` forced a file of another name."""
+    source = find_export(path, companions, foreign)
+    if source is not None:
+        return source
+    if not path.is_file():
+        raise InputError(str(path), "no conversations.json in this folder or zip")
+    return ExportSource(path, path)
+
+
+def read_export(
+    converter: Converter, source: ExportSource, id_field: str, reader: ExportReader
+) -> Iterator[Conversation]:
+    """Every conversation ``reader`` makes of ``source``, problems reported after the last one.
+
+    Problems of conversations that yield nothing are reported at the end, so the converter base
+    does not pin them on the next good one; a file that breaks off keeps what came before.
+    """
+    deferred: list[tuple[str | None, str]] = []
+    try:
+        for place, raw in iter_conversations(source, id_field):
+            conversation = reader.conversation(raw, place, deferred)
+            if conversation is not None:
+                yield conversation
+    except InputError as exc:
+        if exc.where is None:
+            raise  # nothing in the file could be read
+        deferred.append((exc.where, exc.reason))
+    reader.finish()
+    for where, reason in deferred:
+        converter.error(source.origin, where, reason)
 
 
 # -- times ---------------------------------------------------------------------------------------

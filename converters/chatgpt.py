@@ -39,12 +39,12 @@ from converters.assistant_export import (
     ExportSource,
     Timeline,
     find_export,
-    iter_conversations,
+    read_export,
     seconds_to_millis,
+    source_of,
     tidy,
 )
 from converters.base import RESERVED_ID_PREFIX, Converter
-from importer.errors import InputError
 from importer.models import Conversation, Message, Role
 
 __all__ = ["ASSISTANT_ID", "DEFAULT_USER_ID", "ChatGPTConverter", "looks_like_chatgpt"]
@@ -97,26 +97,8 @@ class ChatGPTConverter(Converter):
         return head is not None and looks_like_chatgpt(head)
 
     def conversations(self, path: Path) -> Iterator[Conversation]:
-        source = find_export(path, _COMPANIONS, _foreign)
-        if source is None:
-            if not path.is_file():
-                raise InputError(str(path), "no conversations.json in this folder or zip")
-            source = ExportSource(path, path)
-        reader = _Reader(self, source, self._user_id(source))
-        deferred: list[tuple[str | None, str]] = []
-        try:
-            for place, raw in iter_conversations(source, "id"):
-                conversation = reader.conversation(raw, place, deferred)
-                if conversation is not None:
-                    yield conversation
-        except InputError as exc:
-            if exc.where is None:
-                raise  # nothing in the file could be read
-            deferred.append((exc.where, exc.reason))
-        reader.finish()
-        # reported after the last conversation, so none of them is pinned on a good one
-        for where, reason in deferred:
-            self.error(source.origin, where, reason)
+        source = source_of(path, _COMPANIONS, _foreign)
+        yield from read_export(self, source, "id", _Reader(self, source, self._user_id(source)))
 
     def _user_id(self, source: ExportSource) -> str:
         if self.options.user_id:
