@@ -34,6 +34,8 @@ _BUILTIN_MODULES: tuple[str, ...] = (
     "converters.tabular",
     "converters.whatsapp",
     "converters.telegram",
+    "converters.chatgpt",
+    "converters.claude",
 )
 _loaded = False
 

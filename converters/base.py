@@ -161,7 +161,8 @@ class Converter(ABC):
             single = errors[0] if len(errors) == 1 else None
             self.rejected.append(
                 InputError(
-                    str(path),
+                    # one problem names its own file: inside a zip, the member
+                    single.path if single else str(path),
                     single.message if single else f"{len(errors)} problems",
                     where=single.where if single else None,
                     problems=[str(e) for e in errors],

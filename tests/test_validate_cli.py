@@ -102,7 +102,7 @@ def test_a_mixed_folder_imports_good_files_whole_and_names_each_bad_one(
     ("args", "needle"),
     [
         ([], "give at least one export"),
-        ([TEAM, "--source", "no-such-format"], "available: conversation-format"),
+        ([TEAM, "--source", "no-such-format"], "available: chatgpt, claude, conversation-format"),
         ([TEAM, "--chunk-size", "501"], "--chunk-size must be ≤ 500"),
         ([TEAM, "--concurrency", "0"], "--concurrency must be ≥ 1"),
         ([TEAM, "--api-url", "localhost:1995"], "--api-url must be an http(s) URL"),
