@@ -173,7 +173,10 @@ class BatchImporter:
         """The pipeline, with the ledger open and the target checked; None when the target
         cannot be used at all (then ``report.fatal`` says why)."""
         report.target = self.target_description
-        ledger = Ledger(self.settings.checkpoint_dir, self.target_identity).open()
+        ledger = Ledger(self.settings.checkpoint_dir, self.target_identity)
+        if self.settings.repair:
+            report.warnings.extend(ledger.repair())
+        ledger.open()
         report.checkpoint = str(ledger.path)
         try:
             if self.settings.restart:
@@ -204,7 +207,8 @@ class BatchImporter:
                     idempotent=getattr(target, "idempotent", False),
                 )
                 self._pipeline = Pipeline(
-                    self.settings, self, ledger, limits, progress=self.progress
+                    self.settings, self, ledger, limits, progress=self.progress,
+                    on_stop=sender.stop,
                 )
                 try:
                     yield self._pipeline
@@ -215,6 +219,9 @@ class BatchImporter:
                 self.progress.close()
             try:
                 await ledger.close()
+            except CheckpointError as exc:
+                # e.g. the disk filled up: what was committed before stays valid
+                report.fatal = report.fatal or str(exc)
             finally:
                 self._close_sandbox()
 

@@ -40,6 +40,14 @@ log = get_logger("importer.cli")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:  # Ctrl-C before the run's own handling is in place
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     # ``import`` is the default command: ``python -m importer PATH`` and the seed's
     # ``python -m importer --input FILE --scene team --validate-only`` both work
@@ -107,6 +115,7 @@ def _run_import(args: argparse.Namespace) -> int:
         restart=args.restart,
         resend=tuple(args.resend or ()),
         resend_in_doubt=args.resend_in_doubt,
+        repair=args.repair,
         sandbox_db=args.sandbox_db,
         max_attempts=args.max_retries + 1,
         request_timeout=args.request_timeout,
@@ -189,7 +198,7 @@ def _check_writable_file(path: str | None, flag: str) -> None:
 
 
 _SECRET_FLAGS = ("--api-key",)
-_ONE_SHOT_FLAGS = ("--restart", "--yes", "-y", "--resend-in-doubt")
+_ONE_SHOT_FLAGS = ("--restart", "--yes", "-y", "--resend-in-doubt", "--repair")
 
 
 def resume_arguments(argv: Sequence[str]) -> list[str]:
@@ -388,6 +397,9 @@ def _build_parser(prog: str = "python -m importer") -> argparse.ArgumentParser:
                      "again (asks first; may repeat)")
     imp.add_argument("--resend-in-doubt", action="store_true",
                      help="send again the chunks whose task expired before it was seen to finish")
+    imp.add_argument("--repair", action="store_true",
+                     help="a damaged ledger: set it aside and keep every row that can still be "
+                     "read (what cannot may be sent again)")
     imp.add_argument("--yes", "-y", action="store_true",
                      help="do not ask before --restart or --resend (needed without a terminal)")
     imp.add_argument("--validate-only", action="store_true",

@@ -59,6 +59,8 @@ class ImportSettings(BaseModel):
     resend: tuple[str, ...] = ()
     #: send again the chunks whose task expired before it was seen to finish
     resend_in_doubt: bool = False
+    #: set a damaged ledger aside and keep what can still be read from it
+    repair: bool = False
     sandbox_db: Path = Path("importer-sandbox.db")
     request_timeout: float = Field(default=120.0, gt=0)
     task_timeout: float = Field(default=600.0, gt=0)

@@ -29,6 +29,7 @@ import json
 import os
 import re
 import sqlite3
+import time
 from array import array
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -287,6 +288,44 @@ class Ledger:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger")
         return self
 
+    def repair(self) -> list[str]:
+        """``--repair``: set a damaged ledger aside and copy every row that can still be read
+        into a new one. Returns what was kept and what was lost, for the user. Call before
+        ``open``; a ledger that opens cleanly is left alone."""
+        if not self.path.exists():
+            return []
+        try:
+            probe = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
+            try:
+                if probe.execute("PRAGMA quick_check").fetchone()[0] == "ok":
+                    return [f"ledger {self.path} is sound; nothing to repair"]
+            finally:
+                probe.close()
+        except sqlite3.DatabaseError:
+            pass
+        aside = self.path.with_name(f"{self.path.name}.damaged-{int(time.time())}")
+        for suffix in ("", "-wal", "-shm"):
+            source = Path(str(self.path) + suffix)
+            if source.exists():
+                source.replace(Path(str(aside) + suffix))
+        notes = [f"damaged ledger set aside as {aside}"]
+        fresh = self._connect()
+        try:
+            old = sqlite3.connect(f"file:{aside}?mode=ro", uri=True)
+        except sqlite3.DatabaseError as exc:
+            fresh.close()
+            return [*notes, f"nothing could be read from it ({exc}): every message of this "
+                    "target may be sent again"]
+        try:
+            for table in ("conversations", "acked", "inflight", "in_doubt", "legacy"):
+                kept, problem = _copy_rows(old, fresh, table)
+                notes.append(f"{table}: {kept} rows kept" + (f"; the rest is lost ({problem})"
+                                                           if problem else ""))
+        finally:
+            old.close()
+            fresh.close()
+        return notes
+
     def _connect(self) -> sqlite3.Connection:
         new = not self.path.exists()
         try:
@@ -308,7 +347,10 @@ class Ledger:
             )
             stored = db.execute("SELECT value FROM meta WHERE name='identity'").fetchone()[0]
         except sqlite3.DatabaseError as exc:
-            raise CheckpointError(f"ledger {self.path} is unreadable ({exc})") from exc
+            raise CheckpointError(
+                f"ledger {self.path} is damaged ({exc}); run again with --repair to keep what can "
+                "still be read (what cannot may be sent again, and the server stores it twice)"
+            ) from exc
         if stored != self.identity:
             raise CheckpointError(
                 f"ledger {self.path} belongs to {stored}, not {self.identity}"
@@ -714,6 +756,24 @@ def read_summary(ledger_path: Path) -> tuple[str, LedgerTotals, dict[str, dict[s
         raise CheckpointError(f"{ledger_path} is not a readable ledger ({exc})") from exc
     finally:
         db.close()
+
+
+def _copy_rows(old: sqlite3.Connection, new: sqlite3.Connection, table: str) -> tuple[int, str]:
+    """Copy the readable rows of ``table``; returns how many, and why it stopped early."""
+    kept = 0
+    try:
+        cursor = old.execute(f"SELECT * FROM {table}")  # noqa: S608 - fixed table names
+        while True:
+            rows = cursor.fetchmany(10_000)
+            if not rows:
+                return kept, ""
+            marks = ",".join("?" * len(rows[0]))
+            new.execute("BEGIN")
+            new.executemany(f"INSERT OR IGNORE INTO {table} VALUES ({marks})", rows)
+            new.execute("COMMIT")
+            kept += len(rows)
+    except sqlite3.DatabaseError as exc:
+        return kept, str(exc)
 
 
 def _write_atomically(path: Path, text: str) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Awaitable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
@@ -33,6 +33,7 @@ from importer.ledger import ConversationState, InDoubt, Ledger, content_digest, 
 from importer.merge import Spool, SpooledConversation
 from importer.models import Chunk, Conversation, Message
 from importer.report import ConversationResult, Report
+from importer.sender import StopRequested
 from importer.targets.base import Receipt, TaskState
 from importer.logs import get_logger
 
@@ -164,8 +165,10 @@ class Pipeline:
         limits: ChunkLimits,
         *,
         progress: Progress | None = None,
+        on_stop: Callable[[], None] | None = None,
     ) -> None:
         self.settings = settings
+        self.on_stop = on_stop
         self.hooks = hooks
         self.ledger = ledger
         self.limits = limits
@@ -190,11 +193,14 @@ class Pipeline:
     # -- control -------------------------------------------------------------------------------
 
     def request_stop(self) -> None:
-        """Take no new chunks; the run ends once in-flight requests finish (or the grace ends)."""
+        """Take no new chunks; the run ends once in-flight requests finish (or the grace ends).
+        Lanes waiting to retry stop at once: their chunk is not on the server."""
         if not self._stopping.is_set():
             log.warning("stop_requested", grace_seconds=self.settings.stop_grace)
             self._stopping.set()
             self._stop_event.set()
+            if self.on_stop is not None:
+                self.on_stop()
 
     @property
     def stopping(self) -> bool:
@@ -230,9 +236,11 @@ class Pipeline:
             return
         self.progress.add_total(sum(c.count for c in conversations))
         slots = asyncio.Semaphore(self.settings.lane_count)
+        started = 0
         for spooled in conversations:
             if not await self._unless_stopped(slots.acquire()):
                 break
+            started += 1
             lane = asyncio.create_task(self._lane(spool, spooled))
             self._lanes.add(lane)
 
@@ -243,7 +251,11 @@ class Pipeline:
             lane.add_done_callback(finished)
         await self._drain_lanes()
         if self._stop_event.is_set() and not self._report.fatal:
-            self._report.interrupted = True
+            # a stop that came when everything was done changes nothing: exit 0 then
+            unfinished = started < len(conversations) or any(
+                r.status == "interrupted" for r in self._report.conversations
+            )
+            self._report.interrupted = unfinished
 
     async def _unless_stopped(self, awaitable: Awaitable[T]) -> T | None:
         """Await ``awaitable`` unless a stop is requested first (then None)."""
@@ -277,7 +289,7 @@ class Pipeline:
         self._report.conversations.append(result)
         try:
             await self._send_conversation(spool, spooled, result)
-        except asyncio.CancelledError:
+        except (asyncio.CancelledError, StopRequested):
             result.status = "interrupted"
         except StopRunError as exc:
             result.status, result.reason = "failed", str(exc)

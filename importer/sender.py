@@ -17,7 +17,7 @@ from importer.retry import AdaptiveLimiter, Backoff, PollSchedule
 from importer.targets.base import Receipt, Target, TaskState
 from importer.logs import get_logger
 
-__all__ = ["Sender", "SenderStats", "TaskTimeout"]
+__all__ = ["Sender", "SenderStats", "StopRequested", "TaskTimeout"]
 
 log = get_logger(__name__)
 T = TypeVar("T")
@@ -25,6 +25,10 @@ T = TypeVar("T")
 
 #: waits before asking again about a task the server says it does not know
 _UNKNOWN_TASK_RETRIES = (0.2, 0.5, 1.0)
+
+
+class StopRequested(Exception):
+    """A stop was asked while a request waited to be retried: it is not sent again."""
 
 
 class TaskTimeout(TargetError):
@@ -72,6 +76,22 @@ class Sender:
         self._sleep = sleep
         self._rng = rng or random.Random()
         self._session: aiohttp.ClientSession | None = None
+        self._stopped = asyncio.Event()
+
+    def stop(self) -> None:
+        """End waits between retries at once (the first Ctrl-C): those requests are not sent."""
+        self._stopped.set()
+
+    async def _backoff(self, delay: float) -> None:
+        stop = asyncio.ensure_future(self._stopped.wait())
+        pause = asyncio.ensure_future(self._sleep(delay))
+        try:
+            await asyncio.wait({stop, pause}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+            pause.cancel()
+        if self._stopped.is_set():
+            raise StopRequested
 
     async def __aenter__(self) -> Sender:
         connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300)
@@ -181,4 +201,4 @@ class Sender:
                 "request_retried", what=what, attempt=attempt + throttled, delay=round(delay, 2),
                 error=str(error),
             )
-            await self._sleep(delay)
+            await self._backoff(delay)

@@ -234,3 +234,21 @@ def test_convert_merges_split_inputs_and_refuses_to_overwrite(tmp_path: Path) ->
     forced = run_cli("convert", early, "--output", out, "--force", cwd=tmp_path)
     assert forced.returncode == 0
     assert len(json.loads(written.read_text())["messages"]) == 80
+
+
+def test_a_damaged_ledger_stops_the_run_until_repaired(
+    tmp_path: Path, sandbox: SandboxServer
+) -> None:
+    whole, _, _ = _split(tmp_path)
+    args = [whole, "--api-url", sandbox.url, "--checkpoint-dir", tmp_path / "ck"]
+    assert run_cli(*args, cwd=tmp_path).returncode == 0
+    [ledger] = (tmp_path / "ck").glob("*.ledger.sqlite")
+    ledger.write_bytes(b"this is not a database any more" * 100)
+    refused = run_cli(*args, cwd=tmp_path)
+    assert refused.returncode == 1
+    assert "damaged" in refused.stderr and "--repair" in refused.stderr
+    assert "--restart" not in refused.stderr and "Traceback" not in refused.stderr
+    assert _stored(sandbox) == {"group:chan": (150, 150, 0)}  # nothing sent meanwhile
+    repaired = run_cli(*args, "--repair", cwd=tmp_path)
+    assert "damaged ledger set aside" in repaired.stdout
+    assert "nothing could be read" in repaired.stdout or "rows kept" in repaired.stdout

@@ -116,3 +116,40 @@ def test_a_day_long_retry_after_fails_the_conversation_not_the_wait(
     assert result.returncode == 1, result.stdout + result.stderr
     assert "asks to wait 86400s" in result.stdout and "run the same command again" in result.stdout
     assert time.monotonic() - started < 30
+
+
+def test_ctrl_c_while_retrying_stops_without_waiting_the_grace(
+    tmp_path: Path, sandbox_factory: Callable[..., SandboxServer]
+) -> None:
+    import signal
+
+    from tests.test_resilience import _start
+
+    server = sandbox_factory(faults=FaultConfig(error_rate=1.0))
+    process = _start(TEAM, "--api-url", server.url, "--checkpoint-dir", tmp_path / "ck",
+                     cwd=tmp_path)
+    time.sleep(2.0)  # the only conversation now sleeps between retries
+    stopped = time.monotonic()
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=30)
+    assert process.returncode == 130, out + err
+    assert time.monotonic() - stopped < 5  # not the 10 s grace, not the rest of the backoff
+    assert "Traceback" not in err
+
+
+async def test_a_stop_during_the_last_flush_of_a_complete_import_is_success(
+    tmp_path: Path, sandbox: SandboxServer
+) -> None:
+    from importer import BatchImporter
+    from importer.models import Conversation
+
+    class StopWhileFlushing(BatchImporter):
+        async def _flush(self, conversation: Conversation) -> None:
+            self.request_stop()  # Ctrl-C lands while the final flush is on its way
+            await super()._flush(conversation)
+
+    importer = StopWhileFlushing(api_url=sandbox.url, checkpoint_dir=tmp_path / "ck")
+    report = await importer.import_file(TEAM)
+    assert [r.status for r in report.conversations] == ["done"]
+    assert not report.interrupted and report.exit_code == 0
+    assert [c.flushes for c in sandbox.store.conversations()] == [1]

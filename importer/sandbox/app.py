@@ -6,7 +6,7 @@ this module builds the one application that serves all three from one store.
 Auth: when an api key is set, every ``/api`` route needs ``Authorization: Bearer <key>`` and every
 ``/v1`` (GoodMem) route ``x-api-key: <key>``. A missing, malformed or wrong key is answered 401
 (never 403), so one status means "check your key". The key is compared in constant time and never
-logged. ``/health`` and ``/_sandbox/*`` need no auth.
+logged. ``/health`` needs no auth; ``/_sandbox/*`` needs the key when one is set.
 
 Order of faults in an add handler: auth → rate limit (429) → drop → 5xx → latency → validate →
 store. The rate limit covers every ``/api`` and ``/v1`` route; drops and 5xx happen before anything
@@ -118,6 +118,14 @@ async def _gate(request: web.Request, handler: _Handler) -> web.StreamResponse:
         refused = _check_bearer(request)
     elif request.path.startswith("/v1/"):
         refused = _check_x_api_key(request)
+    elif request.path.startswith("/_sandbox/"):
+        # the control routes change faults and show stored text: the key guards them too
+        if request.app.get(API_KEY) is None:
+            return await handler(request)
+        refused = _check_x_api_key(request) if "x-api-key" in request.headers else (
+            _check_bearer(request)
+        )
+        return refused if refused is not None else await handler(request)
     else:
         return await handler(request)
     if refused is not None:
@@ -277,7 +285,7 @@ async def _flush_personal(request: web.Request) -> web.Response:
     return await _flush(request, "personal")
 
 
-# -- /_sandbox handlers (no auth) -------------------------------------------------------------
+# -- /_sandbox handlers (the key, when set) -------------------------------------------------------------
 
 
 async def _stored(request: web.Request) -> web.Response:

@@ -7,6 +7,7 @@ EverCore's and GoodMem's in ``store_evercore`` and ``store_goodmem`` (``store.ev
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -142,6 +143,9 @@ class SandboxStore:
     def __init__(self, db_path: str | Path) -> None:
         self.path = Path(db_path)
         self._lock = threading.Lock()
+        if not self.path.exists():
+            # it holds message text: readable by its owner only
+            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
