@@ -16,9 +16,10 @@ from typing import Any
 from importer.config import ImportSettings, base_url_from_env, make_settings
 from importer.discovery import Input, discover
 from importer.errors import CheckpointError, ConfigError, StopRunError, TargetError
-from importer.ledger import Ledger, LedgerTotals, read_summary
+from importer.ledger import Ledger, LedgerTotals, LedgerView, read_summary
 from importer.models import Chunk, Conversation
 from importer.pipeline import ChunkLimits, Pipeline, Progress, validate_inputs
+from importer.plan import estimate, plan_spool
 from importer.report import Report
 from importer.retry import Backoff
 from importer.sender import Sender
@@ -57,6 +58,8 @@ class BatchImporter:
         self._pipeline: Pipeline | None = None
         self._sandbox: Any = None
         self._reports: list[Report] = []
+        #: request counters of every finished run, added up
+        self._request_totals = {"requests": 0, "retries": 0, "rate_limited": 0}
 
     # -- public API ----------------------------------------------------------------------------
 
@@ -77,13 +80,33 @@ class BatchImporter:
             report.fatal = report.fatal or _nothing_found(paths, report)
         return self._finish(report, started)
 
-    async def validate_paths(self, paths: Iterable[str | Path]) -> Report:
-        """Check inputs without sending anything (``--validate-only``)."""
+    async def validate_paths(self, paths: Iterable[str | Path], *, plan: bool = False) -> Report:
+        """Check inputs without sending anything (``--validate-only``), and say what an import
+        would send: per conversation, messages the target's ledger does not hold yet. With
+        ``plan`` also the requests and a rough time (``plan`` / ``--dry-run``)."""
         paths = list(paths)
         started = time.monotonic()
         inputs, report = await self._discover(paths)
         spool = await validate_inputs(inputs, Pipeline.convert_options(self.settings), report)
-        spool.close()
+        try:
+            view = LedgerView(self.settings.checkpoint_dir, self.target_identity)
+            try:
+                target = self._target or self._unbound_target()
+                await asyncio.to_thread(
+                    plan_spool, spool, view, report,
+                    max_messages=target.max_chunk_messages, max_bytes=target.max_request_bytes,
+                )
+            finally:
+                view.close()
+        finally:
+            spool.close()
+        if plan:
+            url = self.settings.api_url
+            report.plan = estimate(
+                report, concurrency=self.settings.concurrency,
+                round_trip=await _round_trip(url) if url else None,
+                assumed=0.2 if url else 0.005,  # the local sandbox answers in milliseconds
+            )
         if not report.conversations and not report.input_errors:
             report.fatal = _nothing_found(paths, report)
         return self._finish(report, started)
@@ -127,12 +150,7 @@ class BatchImporter:
             "conversations_failed": sum(r.status == "failed" for r in conversations),
             "input_errors": sum(len(report.input_errors) for report in self._reports),
         }
-        if self._sender is not None:
-            stats.update(
-                requests=self._sender.stats.requests,
-                retries=self._sender.stats.retries,
-                rate_limited=self._sender.stats.rate_limited,
-            )
+        stats.update(self._request_totals)
         return stats
 
     def request_stop(self) -> None:
@@ -214,6 +232,8 @@ class BatchImporter:
                     yield self._pipeline
                 finally:
                     self._pipeline = None
+                    for name in self._request_totals:
+                        self._request_totals[name] += getattr(sender.stats, name)
         finally:
             if self.progress is not None:
                 self.progress.close()
@@ -225,9 +245,27 @@ class BatchImporter:
             finally:
                 self._close_sandbox()
 
+    def _unbound_target(self) -> Target:
+        """The target as configured, for its limits only: no server is started or asked."""
+        return self._make_target(self.settings.api_url or "http://127.0.0.1:1")
+
     def _open_target(self) -> Target:
         if self._target is not None:
             return self._target
+        if self.settings.api_url:
+            return self._make_target(self.settings.api_url)
+        from importer.sandbox.server import SandboxServer
+
+        db = self.settings.sandbox_db.resolve()
+        try:
+            self._sandbox = SandboxServer(db).start()
+        except Exception as exc:
+            raise CheckpointError(f"cannot open the sandbox database {db}: {exc}") from exc
+        # the port changes every run; the database is what identifies this target
+        url = self._sandbox.url + ("/api/v0/memories" if self.target_name == "evercore" else "")
+        return self._make_target(url, local=True)
+
+    def _make_target(self, url: str, *, local: bool = False) -> Target:
         settings = self.settings
         api_key = settings.api_key.get_secret_value() if settings.api_key else None
         name = self.target_name
@@ -239,18 +277,7 @@ class BatchImporter:
             options.update(space_name=settings.space, space_id=settings.space_id,
                            embedder_id=settings.embedder_id, memory_messages=settings.chunk_size,
                            batch_size=settings.batch_size)
-        if settings.api_url:
-            return make_target(name, settings.api_url, api_key, **options)
-        from importer.sandbox.server import SandboxServer
-
-        db = settings.sandbox_db.resolve()
-        try:
-            self._sandbox = SandboxServer(db).start()
-        except Exception as exc:
-            raise CheckpointError(f"cannot open the sandbox database {db}: {exc}") from exc
-        # the port changes every run; the database is what identifies this target
-        url = self._sandbox.url + ("/api/v0/memories" if name == "evercore" else "")
-        return make_target(name, url, None, **options)
+        return make_target(name, url, None if local else api_key, **options)
 
     @property
     def target_name(self) -> str:
@@ -324,3 +351,19 @@ _PROTOCOLS = {
     "evercore": "EverCore single-message API",
     "goodmem": "GoodMem batchCreate",
 }
+
+
+async def _round_trip(api_url: str) -> float | None:
+    """Seconds one small request to the server takes (None when it cannot be reached)."""
+    import aiohttp
+
+    parts = public_url(api_url).split("/")
+    origin = "/".join(parts[:3])
+    started = time.monotonic()
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
+            async with session.get(origin + "/health") as response:
+                await response.read()
+    except (TimeoutError, aiohttp.ClientError):
+        return None
+    return time.monotonic() - started

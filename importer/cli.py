@@ -34,7 +34,7 @@ from importer.targets.base import public_url
 __all__ = ["main"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-_COMMANDS = {"import", "convert", "status", "serve", "stored"}
+_COMMANDS = {"import", "plan", "convert", "status", "serve", "stored"}
 
 log = get_logger("importer.cli")
 
@@ -51,6 +51,8 @@ def _main(argv: Sequence[str] | None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     # ``import`` is the default command: ``python -m importer PATH`` and the seed's
     # ``python -m importer --input FILE --scene team --validate-only`` both work
+    if args_list[:1] == ["plan"]:  # the import's own flags, nothing sent
+        args_list = ["import", "--dry-run", *args_list[1:]]
     if not args_list or (args_list[0] not in _COMMANDS and args_list[0] not in {"-h", "--help", "--version"}):
         args_list.insert(0, "import")
     parser = _build_parser(_program_name())
@@ -126,7 +128,7 @@ def _run_import(args: argparse.Namespace) -> int:
     if settings.api_url is None:
         _check_writable_file(str(settings.sandbox_db), "--sandbox-db")
     progress: Any
-    if args.validate_only or args.no_progress or args.quiet:
+    if args.validate_only or args.dry_run or args.no_progress or args.quiet:
         progress = None
     elif sys.stderr.isatty():
         progress = TqdmProgress()
@@ -135,10 +137,11 @@ def _run_import(args: argparse.Namespace) -> int:
     if isinstance(progress, TqdmProgress):
         progress.reading()
     importer = BatchImporter(settings=settings, progress=progress)
-    if (settings.restart or settings.resend) and not args.validate_only:
+    if (settings.restart or settings.resend) and not (args.validate_only or args.dry_run):
         _confirm_forgetting(importer, settings.resend, assume_yes=args.yes)
-    if args.validate_only:
-        report = asyncio.run(importer.validate_paths(paths))
+    if args.validate_only or args.dry_run:
+        report = asyncio.run(importer.validate_paths(paths, plan=args.dry_run))
+        report.target = importer.target_description
         print(format_summary(report, validate_only=True, verbose=args.verbose))
         _write_report(args.report, report)
         return report.exit_code
@@ -346,7 +349,7 @@ def _build_parser(prog: str = "python -m importer") -> argparse.ArgumentParser:
         "a memory service, resumably. With no --api-url it imports into a local sandbox.",
     )
     parser.add_argument("--version", action="version", version="%(prog)s 0.1.0")
-    sub = parser.add_subparsers(dest="command")
+    sub = parser.add_subparsers(dest="command", metavar="{import,plan,convert,status,serve,stored}")
 
     imp = sub.add_parser(
         "import", help="import exports (the default command)",
@@ -404,6 +407,9 @@ def _build_parser(prog: str = "python -m importer") -> argparse.ArgumentParser:
                      help="do not ask before --restart or --resend (needed without a terminal)")
     imp.add_argument("--validate-only", action="store_true",
                      help="check inputs, send nothing (says how many messages would be sent)")
+    imp.add_argument("--dry-run", action="store_true",
+                     help="plan: per conversation, messages found, already acknowledged, to "
+                     "send, requests, and a rough time; nothing is sent (also: plan PATH...)")
     imp.add_argument("--report", metavar="PATH", help="write the run's report as JSON")
     imp.add_argument("--sandbox-db", default="importer-sandbox.db",
                      help="SQLite file of the embedded sandbox (when no --api-url)")

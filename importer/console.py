@@ -156,6 +156,25 @@ def format_summary(
         valid = [r for r in results if r.status == "valid"]
         total = sum(r.messages for r in valid)
         lines.append(f"Validated: {len(valid)} conversations, {total} messages.")
+        if report.plan is not None:
+            lines.append("Plan (conversation: found / already acknowledged / to send / requests):")
+            lines.extend(_capped([
+                f"{r.key}: {r.messages} / {r.already} / {r.pending} / {r.requests}"
+                for r in valid
+            ], "  "))
+        pending = sum(r.pending for r in valid)
+        already = sum(r.already for r in valid)
+        if valid:
+            lines.append(f"An import would send {pending} messages ({already} already "
+                         f"acknowledged by {report.target or 'the target'}).")
+        if report.plan is not None:
+            plan = report.plan
+            how = "measured" if plan.measured else "assumed"
+            lines.append(
+                f"Requests: {plan.requests}; roughly {_duration(plan.seconds)} at the chosen "
+                f"concurrency ({how} round trip {plan.round_trip * 1000:.0f} ms; server task "
+                "time not included)"
+            )
     else:
         done = sum(r.status == "done" for r in results)
         unchanged = sum(r.status == "unchanged" for r in results)
@@ -194,8 +213,13 @@ def format_summary(
         if verbose:
             lines.extend(_capped([f"{p}: {why}" for p, why in report.skipped_files], "  "))
     system = sum(r.skipped for r in results)
-    if system and not include_system_events:
-        lines.append(f"System events left out: {system} (use --include-system-events to keep them)")
+    if system and include_system_events:
+        lines.append(f"Left out on purpose: {system} (hidden, tool or empty messages)")
+    elif system:
+        lines.append(
+            f"Left out on purpose: {system} (system events such as joins, and hidden or tool "
+            "messages of assistant exports; --include-system-events keeps the system events)"
+        )
     if report.warnings:
         lines.append(f"Warnings: {len(report.warnings)}")
         lines.extend(_capped(report.warnings, "  "))
@@ -213,6 +237,14 @@ def format_summary(
     if report.fatal:
         lines.append(f"Stopped: {report.fatal}")
     return "\n".join(lines)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 def _capped(items: list[str], indent: str) -> list[str]:

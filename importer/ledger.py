@@ -50,6 +50,7 @@ __all__ = [
     "InFlight",
     "Ledger",
     "LedgerTotals",
+    "LedgerView",
     "content_digest",
     "id_digest",
     "ledger_name",
@@ -740,6 +741,45 @@ def _summary_states(db: sqlite3.Connection) -> dict[str, dict[str, Any]]:
                                  "task_id": task}
         states[key] = state
     return states
+
+
+class LedgerView:
+    """A ledger read without its lock (``plan``, ``--validate-only``): what would be sent."""
+
+    def __init__(self, directory: Path | str, identity: str) -> None:
+        self.path = Path(directory) / f"{ledger_name(identity)}.ledger.sqlite"
+        self._db: sqlite3.Connection | None = None
+        self._legacy: dict[int, _Legacy] = {}
+        if self.path.exists():
+            try:
+                self._db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True,
+                                           check_same_thread=False)
+                for conv, ts, ids, task, task_ts, task_ids in self._db.execute(
+                    "SELECT * FROM legacy"
+                ):
+                    self._legacy[conv] = _Legacy(ts, frozenset(json.loads(ids)), task, None)
+            except sqlite3.DatabaseError as exc:
+                raise CheckpointError(f"ledger {self.path} is damaged ({exc})") from exc
+
+    def state(self, key: str) -> ConversationState:
+        return _state(self._db, conversation_digest(key)) if self._db else ConversationState()
+
+    def acknowledged(self, key: str, messages: Sequence[tuple[str, int]]) -> list[bool]:
+        """For each (message id, timestamp): whether the target acknowledged it."""
+        conv = conversation_digest(key)
+        known = _known(self._db, conv, [id_digest(m) for m, _ in messages]) if self._db else {}
+        legacy = self._legacy.get(conv)
+        return [
+            id_digest(mid) in known or (
+                legacy is not None
+                and legacy.covers(ts, mid, (legacy.cursor_ts, legacy.cursor_ids))
+            )
+            for mid, ts in messages
+        ]
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
 
 
 def read_summary(ledger_path: Path) -> tuple[str, LedgerTotals, dict[str, dict[str, Any]]]:

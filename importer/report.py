@@ -37,6 +37,10 @@ class ConversationResult:
     duplicates: int = 0
     #: messages that could not be sent at all (e.g. larger than one request may be)
     failed_messages: int = 0
+    #: plan / --validate-only: messages the target has not acknowledged, and the requests
+    #: sending them would take
+    pending: int = 0
+    requests: int = 0
     #: messages the converter left out on purpose (system events)
     skipped: int = 0
     reason: str | None = None
@@ -69,6 +73,8 @@ class Report:
     checkpoint: str | None = None
     #: files in folders that no converter reads (path, why), for --verbose and the summary
     skipped_files: list[tuple[str, str]] = field(default_factory=list)
+    #: plan / --dry-run: requests and a rough time
+    plan: Any = None
     #: chunks whose fate cannot be known (task expired; sent again after an interruption)
     in_doubt: list[InDoubt] = field(default_factory=list)
 

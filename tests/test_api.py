@@ -57,6 +57,8 @@ async def test_import_file_directory_and_conversation(tmp_path: Path, sandbox: S
 
     stats = importer.get_stats()
     assert stats["messages_sent"] == 104 + 50 + 2
+    first_requests = stats["requests"]
+    assert first_requests > 0
     assert stats["conversations_processed"] == 4
     assert stats["conversations_failed"] == 0
     assert sorted(importer.flushed) == sorted(c.key for c in sandbox.store.conversations())
@@ -69,6 +71,9 @@ async def test_import_file_directory_and_conversation(tmp_path: Path, sandbox: S
     importer.chunks.clear()
     again = await importer.import_directory(folder)
     assert again.messages_sent == 0 and importer.chunks == []
+    # every number stays a total over all runs
+    after = importer.get_stats()
+    assert after["messages_sent"] == 104 + 50 + 2 and after["requests"] >= first_requests
 
 
 async def test_import_conversation_object(tmp_path: Path, sandbox: SandboxServer) -> None:

@@ -252,3 +252,30 @@ def test_a_damaged_ledger_stops_the_run_until_repaired(
     repaired = run_cli(*args, "--repair", cwd=tmp_path)
     assert "damaged ledger set aside" in repaired.stdout
     assert "nothing could be read" in repaired.stdout or "rows kept" in repaired.stdout
+
+
+def test_plan_of_a_half_imported_folder_matches_what_the_import_sends(
+    tmp_path: Path, sandbox: SandboxServer
+) -> None:
+    for i in range(3):
+        _write(tmp_path / "in" / f"g{i}.json", f"g{i}", _messages(f"g{i}", range(60)))
+    args = ["--api-url", sandbox.url, "--chunk-size", "25", "--checkpoint-dir", tmp_path / "ck"]
+    assert run_cli(tmp_path / "in" / "g0.json", *args, cwd=tmp_path).returncode == 0
+    _write(tmp_path / "in" / "g1.json", "g1", _messages("g1", range(30)))
+    assert run_cli(tmp_path / "in" / "g1.json", *args, cwd=tmp_path).returncode == 0
+    _write(tmp_path / "in" / "g1.json", "g1", _messages("g1", range(60)))
+
+    plan = run_cli("plan", tmp_path / "in", *args, cwd=tmp_path)
+    assert plan.returncode == 0, plan.stderr
+    assert "group:g0: 60 / 60 / 0 / 0" in plan.stdout
+    assert "group:g1: 60 / 30 / 30 / 3" in plan.stdout  # 2 chunks and the flush
+    assert "group:g2: 60 / 0 / 60 / 5" in plan.stdout  # metadata, 3 chunks, flush
+    assert "An import would send 90 messages" in plan.stdout
+    assert _stored(sandbox) == {"group:g0": (60, 60, 0), "group:g1": (30, 30, 0)}
+    sandbox.reset_metrics()
+    result = run_cli(tmp_path / "in", *args, cwd=tmp_path)
+    assert "90 sent" in result.stdout
+    requests = sum(sum(by_status.values())
+                   for route, by_status in sandbox.metrics()["requests"].items()
+                   if "tasks" not in route and "health" not in route)
+    assert requests == 8

@@ -109,3 +109,8 @@ def test_help_names_sources_targets_and_the_command(tmp_path: Path) -> None:
     assert result.stdout.startswith("usage: python -m importer import")
     version = run_cli("--version", cwd=tmp_path)
     assert version.stdout.startswith("python -m importer ")
+
+
+def test_serve_with_a_database_in_a_missing_folder(tmp_path: Path) -> None:
+    result = run_cli("serve", "--db", tmp_path / "no" / "x.db", "--port", "0", cwd=tmp_path)
+    _one_clear_line(result, 2, "does not exist")

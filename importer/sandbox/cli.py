@@ -111,11 +111,19 @@ def _serve_command(args: argparse.Namespace) -> int:
         auth = "on" if api_key else "off"
         print(f"sandbox listening on {url} (db: {args.db}, auth {auth}); Ctrl-C stops", flush=True)
 
+    db = Path(args.db)
+    if not db.parent.is_dir() or (db.exists() and not db.is_file()):
+        print(f"error: --db {db}: folder {db.parent} does not exist (create it first)",
+              file=sys.stderr)
+        return 2
     try:
         return serve(args.host, args.port, args.db, api_key, faults, on_ready=ready)
     except ImporterError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except (OSError, sqlite3.Error) as exc:
+        print(f"error: cannot serve from --db {db}: {exc}", file=sys.stderr)
+        return 1
 
 
 def _fault_names() -> list[str]:
