@@ -19,7 +19,7 @@ from importer.errors import CheckpointError, ConfigError, StopRunError, TargetEr
 from importer.ledger import Ledger, LedgerTotals, LedgerView, read_summary
 from importer.models import Chunk, Conversation
 from importer.pipeline import ChunkLimits, Pipeline, Progress, validate_inputs
-from importer.plan import estimate, plan_spool
+from importer.plan import count_pending, estimate, plan_spool
 from importer.report import Report
 from importer.retry import Backoff
 from importer.sender import Sender
@@ -91,11 +91,15 @@ class BatchImporter:
         try:
             view = LedgerView(self.settings.checkpoint_dir, self.target_identity)
             try:
-                target = self._target or self._unbound_target()
-                await asyncio.to_thread(
-                    plan_spool, spool, view, report,
-                    max_messages=target.max_chunk_messages, max_bytes=target.max_request_bytes,
-                )
+                if plan:
+                    target = self._target or self._unbound_target()
+                    await asyncio.to_thread(
+                        plan_spool, spool, view, report,
+                        max_messages=target.max_chunk_messages,
+                        max_bytes=target.max_request_bytes,
+                    )
+                else:
+                    await asyncio.to_thread(count_pending, spool, view, report)
             finally:
                 view.close()
         finally:

@@ -761,6 +761,10 @@ class LedgerView:
             except sqlite3.DatabaseError as exc:
                 raise CheckpointError(f"ledger {self.path} is damaged ({exc})") from exc
 
+    @property
+    def exists(self) -> bool:
+        return self._db is not None
+
     def state(self, key: str) -> ConversationState:
         return _state(self._db, conversation_digest(key)) if self._db else ConversationState()
 

@@ -9,13 +9,13 @@ read back in time order (ties keep the order the inputs were given in), one page
 
 from __future__ import annotations
 
-import json
 import shutil
 import sqlite3
 import tempfile
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 from pathlib import Path
 
 from importer.models import Conversation, Message
@@ -57,11 +57,13 @@ class Spool:
             PRAGMA synchronous=OFF;
             PRAGMA temp_store=FILE;
             CREATE TABLE msgs (conv INTEGER NOT NULL, mid TEXT NOT NULL, ts INTEGER NOT NULL,
-                               seq INTEGER NOT NULL, body TEXT NOT NULL,
+                               seq INTEGER NOT NULL, sender_id TEXT NOT NULL, sender_name TEXT,
+                               role TEXT NOT NULL, content TEXT NOT NULL, reply_to TEXT,
                                PRIMARY KEY (conv, mid)) WITHOUT ROWID;
-            CREATE INDEX msgs_order ON msgs (conv, ts, seq);
             """
         )
+        # the time-order index is built once reading is done: faster than keeping it up to date
+        self._ordered = False
         self._conversations: dict[str, SpooledConversation] = {}
         self._seq = 0
 
@@ -86,15 +88,17 @@ class Spool:
             })
         if conversation.origin and conversation.origin not in spooled.origins:
             spooled.origins.append(conversation.origin)
-        rows = []
-        for message in conversation.messages:
-            self._seq += 1
-            rows.append((spooled.index, message.message_id, message.timestamp, self._seq,
-                         _encode(message)))
+        index, seq = spooled.index, self._seq
+        rows = [
+            (index, m.message_id, m.timestamp, seq + i, m.sender_id, m.sender_name, m.role,
+             m.content, m.reply_to)
+            for i, m in enumerate(conversation.messages, 1)
+        ]
+        self._seq += len(rows)
         with self._lock:
             before = self._db.total_changes
             self._db.execute("BEGIN")
-            self._db.executemany("INSERT OR IGNORE INTO msgs VALUES (?, ?, ?, ?, ?)", rows)
+            self._db.executemany("INSERT OR IGNORE INTO msgs VALUES (?,?,?,?,?,?,?,?,?)", rows)
             self._db.execute("COMMIT")
             added = self._db.total_changes - before
         spooled.count += added
@@ -109,23 +113,39 @@ class Spool:
 
     def messages(self, spooled: SpooledConversation, page: int = _PAGE) -> Iterator[list[Message]]:
         """The conversation's messages in time order, ``page`` at a time."""
+        for rows in self._pages(spooled, _MESSAGE_COLUMNS, page):
+            yield [_message(row) for row in rows]
+
+    def ids(self, spooled: SpooledConversation, page: int = _PAGE) -> Iterator[list[tuple[str, int]]]:
+        """(message id, timestamp) of the conversation's messages in time order: what counting
+        needs, without building messages."""
+        for rows in self._pages(spooled, "mid, ts", page):
+            yield [(row[2], row[3]) for row in rows]
+
+    def _pages(self, spooled: SpooledConversation, columns: str, page: int
+               ) -> Iterator[list[tuple[Any, ...]]]:
         after: tuple[int, int] | None = None
+        with self._lock:
+            if not self._ordered:
+                self._db.execute("CREATE INDEX IF NOT EXISTS msgs_order ON msgs (conv, ts, seq)")
+                self._ordered = True
         while True:
             with self._lock:
                 if after is None:
                     rows = self._db.execute(
-                        "SELECT ts, seq, body FROM msgs WHERE conv=? ORDER BY ts, seq LIMIT ?",
+                        f"SELECT ts, seq, {columns} FROM msgs WHERE conv=? "
+                        "ORDER BY ts, seq LIMIT ?",
                         (spooled.index, page),
                     ).fetchall()
                 else:
                     rows = self._db.execute(
-                        "SELECT ts, seq, body FROM msgs WHERE conv=? AND (ts, seq) > (?, ?) "
+                        f"SELECT ts, seq, {columns} FROM msgs WHERE conv=? AND (ts, seq) > (?, ?) "
                         "ORDER BY ts, seq LIMIT ?",
                         (spooled.index, *after, page),
                     ).fetchall()
             if not rows:
                 return
-            yield [_decode(body) for _, _, body in rows]
+            yield rows
             after = (rows[-1][0], rows[-1][1])
             if len(rows) < page:
                 return
@@ -142,15 +162,12 @@ class Spool:
         self.close()
 
 
-def _encode(m: Message) -> str:
-    return json.dumps(
-        [m.message_id, m.timestamp, m.sender_id, m.sender_name, m.role, m.content, m.reply_to],
-        ensure_ascii=False, separators=(",", ":"),
-    )
+_MESSAGE_COLUMNS = "mid, sender_id, sender_name, role, content, reply_to"
 
 
-def _decode(body: str) -> Message:
-    mid, ts, sender_id, sender_name, role, content, reply_to = json.loads(body)
+def _message(row: tuple[Any, ...]) -> Message:
+    ts, _, mid, sender_id, sender_name, role, content, reply_to = row
+    # validated when the converter built it; stored and read back unchanged
     return Message.model_construct(
         message_id=mid, timestamp=ts, sender_id=sender_id, sender_name=sender_name, role=role,
         content=content, reply_to=reply_to,

@@ -15,7 +15,7 @@ from importer.ledger import LedgerView
 from importer.merge import Spool
 from importer.report import Report
 
-__all__ = ["Estimate", "estimate", "plan_spool"]
+__all__ = ["Estimate", "count_pending", "estimate", "plan_spool"]
 
 
 @dataclass(frozen=True)
@@ -25,6 +25,21 @@ class Estimate:
     seconds: float
     round_trip: float
     measured: bool
+
+
+def count_pending(spool: Spool, ledger: LedgerView, report: Report) -> None:
+    """``--validate-only``: how many messages of each conversation the target lacks (no
+    chunking, no messages built; without a ledger, every message)."""
+    results = {r.key: r for r in report.conversations}
+    for spooled in spool.conversations():
+        result = results[spooled.key]
+        if not ledger.exists:
+            result.pending = spooled.count
+            continue
+        for page in spool.ids(spooled):
+            done = ledger.acknowledged(spooled.key, page)
+            result.already += sum(done)
+            result.pending += len(page) - sum(done)
 
 
 def plan_spool(
