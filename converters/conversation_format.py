@@ -68,7 +68,7 @@ class ConversationFormatConverter(Converter):
         ids = IdDeriver(header.conversation_id)
         messages = [
             message
-            for index, item in enumerate(items)
+            for index, item in enumerate(items, 1)  # positions count from 1, as people do
             if (message := self._message(path, index, item, users, zone, ids)) is not None
         ]
         source_meta = _source_meta(data, meta)

@@ -71,7 +71,7 @@ class EverOSConverter(Converter):
         if isinstance(data, dict):
             entries: list[tuple[str | None, Any]] = [(None, data)]
         elif isinstance(data, list):
-            entries = [(f"conversation {i}", entry) for i, entry in enumerate(data)]
+            entries = [(f"conversation {i}", entry) for i, entry in enumerate(data, 1)]
             if not data:
                 self.warning(path, "top level", "the list holds no conversations")
         else:
@@ -148,7 +148,7 @@ class EverOSConverter(Converter):
         ids = IdDeriver(header.conversation_id)
         messages: list[Message] = []
         participants: dict[str, str] = {}
-        for index, item in enumerate(raw_messages):
+        for index, item in enumerate(raw_messages, 1):  # counted from 1, as people do
             place = f"{where}, message {index}" if where else f"message {index}"
             message = self._message(path, place, item, header, ids)
             if message is not None:

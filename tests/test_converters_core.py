@@ -292,7 +292,7 @@ def test_sender_name_fallbacks_and_refer_list_replies(tmp_path: Path) -> None:
     assert [m.sender_name for m in conversation.messages] == ["Ali", "Alice", "bob", "Alice"]
     assert [m.reply_to for m in conversation.messages] == [None, "m0", "m1", None]
     (warning,) = texts(converter, "warning")
-    assert "message 3 (id m3): field 'refer_list'" in warning
+    assert "message 4 (id m3): field 'refer_list'" in warning
 
 
 @pytest.mark.parametrize(
@@ -317,7 +317,7 @@ def test_bad_message_is_named_by_file_index_and_field(
     converter = ConversationFormatConverter()
     assert read(converter, path) == []
     (error,) = texts(converter, "error")
-    place = f"message 1 (id {message['message_id']})" if "message_id" in message else "message 1"
+    place = f"message 2 (id {message['message_id']})" if "message_id" in message else "message 2"
     assert error.startswith(f"{path}: {place}: {expected}")
     (rejected,) = converter.rejected
     assert rejected.path == str(path) and rejected.where == place
@@ -330,9 +330,9 @@ def test_every_bad_message_is_reported_at_once(tmp_path: Path) -> None:
     assert read(converter, write_cf(tmp_path, messages)) == []
     errors = texts(converter, "error")
     assert [e.split(": ")[1] for e in errors] == [
-        "message 0 (id m0)",
-        "message 1",
-        "message 2 (id m2)",
+        "message 1 (id m0)",
+        "message 2",
+        "message 3 (id m2)",
     ]
     assert "expected an object" in errors[1]
     (rejected,) = converter.rejected
@@ -465,10 +465,10 @@ def test_everos_bad_entry_in_a_list_leaves_the_others(tmp_path: Path) -> None:
     assert [c.key for c in read(converter, path)] == ["personal:u1"]
     errors = texts(converter, "error")
     assert errors == [
-        f"{path}: conversation 1: needs 'group_id' (group conversation) or 'user_id'"
+        f"{path}: conversation 2: needs 'group_id' (group conversation) or 'user_id'"
         " (personal conversation)",
-        f"{path}: conversation 2: expected a conversation object, got 'junk'",
-        f"{path}: conversation 3: personal:u1 already appeared as conversation 0;"
+        f"{path}: conversation 3: expected a conversation object, got 'junk'",
+        f"{path}: conversation 4: personal:u1 already appeared as conversation 1;"
         " merge the two entries",
     ]
 
@@ -498,8 +498,8 @@ def test_everos_bad_message_names_index_and_field(
     converter = EverOSConverter()
     assert read(converter, path) == []
     (error,) = texts(converter, "error")
-    assert error.startswith(f"{path}: message 1 (id {bad['message_id']}): {expected}")
-    assert converter.rejected[0].where == f"message 1 (id {bad['message_id']})"
+    assert error.startswith(f"{path}: message 2 (id {bad['message_id']}): {expected}")
+    assert converter.rejected[0].where == f"message 2 (id {bad['message_id']})"
 
 
 def test_everos_object_built_in_code_is_checked_like_a_file() -> None:
@@ -513,8 +513,8 @@ def test_everos_object_built_in_code_is_checked_like_a_file() -> None:
     with pytest.raises(InputError) as caught:
         conversation_from_everos({"group_id": "g", "messages": [message | {"role": "x"}, "y"]})
     assert caught.value.problems == [
-        "<memory>: message 0: field 'role' must be 'user' or 'assistant', not 'x'",
-        "<memory>: message 1: expected an object, got 'y'",
+        "<memory>: message 1: field 'role' must be 'user' or 'assistant', not 'x'",
+        "<memory>: message 2: expected an object, got 'y'",
     ]
 
 

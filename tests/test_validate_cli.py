@@ -35,15 +35,15 @@ def _team(edit: Callable[[dict[str, Any]], None]) -> str:
 CASES = {
     "unknown_sender": (
         _team(lambda d: d["conversation_list"][3].update(sender="user_999")),
-        ["message 3", "sender", "user_999"],
+        ["message 4", "sender", "user_999"],
     ),
     "missing_content": (
         _team(lambda d: d["conversation_list"][7].pop("content")),
-        ["message 7", "content"],
+        ["message 8", "content"],
     ),
     "bad_create_time": (
         _team(lambda d: d["conversation_list"][2].update(create_time="yesterday at noon")),
-        ["message 2", "create_time"],
+        ["message 3", "create_time"],
     ),
     "missing_user_details": (
         _team(lambda d: d["session_meta"].pop("user_details")),
