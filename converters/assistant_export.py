@@ -4,7 +4,8 @@ times that keep the order the export gives.
 
 Both services name their file ``conversations.json`` and write it as one JSON list that can be
 hundreds of MB, so it is parsed incrementally (ijson): only the conversation being converted is
-ever held as a tree. A zip is never extracted; its member is streamed straight from the archive.
+ever held as a tree. A zip is never extracted; its member is streamed straight from the archive,
+within the archive's budget (``converters.archive``).
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 import json
 import re
 import zipfile
-import zlib
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import IO, Any, Protocol
 
 from converters._common import MS_THRESHOLD
+from converters.archive import ZIP_READ_ERRORS, ArchiveLimitError, open_zip
 from converters.base import Converter
 from converters.discord_common import JSONError, iter_json_items, json_problem
 from importer.errors import InputError
@@ -45,7 +46,6 @@ HEAD_BYTES = 65536
 #: companion files (user.json, users.json) are a few hundred bytes; anything bigger is not one
 _COMPANION_LIMIT = 1024 * 1024
 _BOM = b"\xef\xbb\xbf"
-_ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError, RuntimeError, NotImplementedError)
 
 
 @dataclass(frozen=True)
@@ -72,19 +72,25 @@ class ExportSource:
                 with self.file.open("rb") as stream:
                     yield stream
             else:
-                with zipfile.ZipFile(self.file) as archive, archive.open(self.member) as stream:
+                with open_zip(self.file) as archive, archive.open(self.member) as stream:
                     yield stream
         except FileNotFoundError as exc:
             raise InputError(self.origin, "no such file") from exc
-        except _ZIP_ERRORS as exc:
+        except ZIP_READ_ERRORS as exc:
             raise InputError(self.origin, f"cannot read: {_reason(exc)}") from exc
 
     def head(self, size: int = HEAD_BYTES) -> str | None:
         """The first ``size`` bytes as text (for cheap detection), or None when unreadable."""
         try:
-            with self.open() as stream:
-                data = stream.read(size)
-        except InputError:
+            if self.member is None:
+                with self.open() as stream:
+                    data = stream.read(size)
+            else:
+                # a bounded read: detection takes an export whatever its size, and reading
+                # it says how much is too much
+                with open_zip(self.file) as archive:
+                    data = archive.head(self.member, size)
+        except (InputError, *ZIP_READ_ERRORS):
             return None
         return data.decode("utf-8", errors="replace").lstrip("\ufeff \t\r\n")
 
@@ -98,13 +104,13 @@ class ExportSource:
                 data = file.read_bytes()
             else:
                 member = self.member[: -len(EXPORT_FILE)] + name
-                with zipfile.ZipFile(self.file) as archive:
+                with open_zip(self.file) as archive:
                     info = archive.getinfo(member)
                     if info.file_size > _COMPANION_LIMIT:
                         return None
-                    data = archive.read(info)
+                    data = archive.read(info, _COMPANION_LIMIT)
             return json.loads(data)
-        except (KeyError, ValueError, *_ZIP_ERRORS):
+        except (KeyError, ValueError, InputError, *ZIP_READ_ERRORS):
             return None  # optional: the converter falls back to a default
 
 
@@ -199,7 +205,7 @@ def iter_conversations(source: ExportSource, id_field: str) -> Iterator[tuple[st
     with source.open() as raw_stream:
         try:
             first = raw_stream.read(HEAD_BYTES)
-        except _ZIP_ERRORS as exc:
+        except ZIP_READ_ERRORS as exc:
             raise InputError(source.origin, f"cannot read: {_reason(exc)}") from exc
         first = first.removeprefix(_BOM)
         opener = first.lstrip()[:1]
@@ -217,7 +223,7 @@ def iter_conversations(source: ExportSource, id_field: str) -> Iterator[tuple[st
             return
         except JSONError as exc:
             problem = json_problem(exc, stream.tail if stream.at_end else None)
-        except _ZIP_ERRORS as exc:
+        except ZIP_READ_ERRORS as exc:
             problem = f"cannot read: {_reason(exc)}"
     raise InputError(source.origin, problem, where=_after(read, last_id, single))
 
@@ -275,8 +281,8 @@ def read_export(
             if conversation is not None:
                 yield conversation
     except InputError as exc:
-        if exc.where is None:
-            raise  # nothing in the file could be read
+        if exc.where is None or isinstance(exc, ArchiveLimitError):
+            raise  # nothing in the file could be read, or no more of the archive may be
         deferred.append((exc.where, exc.reason))
     reader.finish()
     for where, reason in deferred:

@@ -9,7 +9,9 @@ Layout, as a directory or the zip Discord mails (newer packages capitalise the f
     messages/<channel id>/messages.csv    ID,Timestamp,Contents,Attachments                  (older)
 
 Only the requester's own messages are there, newest first. Ids are 64-bit integers (JSON numbers in
-newer packages): they are kept as exact decimal strings. Timestamps without a zone are UTC.
+newer packages): they are kept as exact decimal strings. Timestamps without a zone are UTC. A zip
+is read in place, within its budget (``converters.archive``); only ``account/user.json`` and
+``messages/`` are read (a package's activity logs can inflate to gigabytes).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from converters import register
+from converters.archive import ZIP_READ_ERRORS, GuardedZip, open_zip
 from converters.base import Converter
 from converters.discord_common import (
     JSONError,
@@ -42,6 +45,9 @@ __all__ = ["DiscordPackageConverter"]
 _INDEX = "messages/index.json"
 #: sender of every message when the package has no account/user.json
 _FALLBACK_SENDER = ("me", "me")
+#: index.json, channel.json and user.json are read whole; index.json lists every channel, which
+#: is a few MB for the busiest accounts
+_SMALL_JSON_LIMIT = 64 * 1024 * 1024
 
 
 class _Source:
@@ -49,18 +55,25 @@ class _Source:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._zip: zipfile.ZipFile | None = None
+        self._zip: GuardedZip | None = None
         self._prefix = ""
         try:
             if path.is_dir():
                 self.names = _directory_names(path)
             else:
-                self._zip = zipfile.ZipFile(path)
+                self._zip = open_zip(path)
                 self._prefix, self.names = _zip_names(self._zip)
         except (OSError, zipfile.BadZipFile) as exc:
             raise InputError(str(path), f"cannot read data package: {exc}") from exc
         #: lower-cased name -> real name, as folder capitalisation changed between package versions
         self.by_lower = {name.lower(): name for name in self.names}
+        if self._zip is not None:
+            try:
+                # what will be read, refused before the first channel if it already asks too much
+                self._zip.expect(self._zip.getinfo(self._prefix + n) for n in _read_set(self.names))
+            except BaseException:
+                self._zip.close()
+                raise
 
     def open(self, name: str) -> IO[bytes]:
         if self._zip is not None:
@@ -81,9 +94,13 @@ class _Source:
     def load_json(self, name: str) -> Any:
         """A small JSON file of the package (index, channel, account); ints stay exact."""
         try:
-            with self.open(name) as stream:
-                return json.loads(stream.read().decode("utf-8-sig"))
-        except (OSError, UnicodeDecodeError, ValueError, zipfile.BadZipFile) as exc:
+            if self._zip is not None:
+                data = self._zip.read(self._prefix + name, _SMALL_JSON_LIMIT)
+            else:
+                with self.open(name) as stream:
+                    data = stream.read()
+            return json.loads(data.decode("utf-8-sig"))
+        except (UnicodeDecodeError, ValueError, *ZIP_READ_ERRORS) as exc:
             raise InputError(f"{self.path}/{name}", f"cannot read JSON: {exc}") from exc
 
     def close(self) -> None:
@@ -107,7 +124,14 @@ def _directory_names(root: Path) -> list[str]:
     return names
 
 
-def _zip_names(archive: zipfile.ZipFile) -> tuple[str, list[str]]:
+def _read_set(names: list[str]) -> list[str]:
+    """The names of a package that are read: the account file and the messages folder."""
+    return [
+        n for n in names if n.lower() == "account/user.json" or n.lower().startswith("messages/")
+    ]
+
+
+def _zip_names(archive: GuardedZip) -> tuple[str, list[str]]:
     # the package may sit at the zip's root or inside one folder
     indexes = [n for n in archive.namelist() if n.lower().endswith(_INDEX)]
     if not indexes:
@@ -264,7 +288,7 @@ class _Rows:
         except JSONError as exc:
             problem = json_problem(exc, source.tail(name))
             self.converter.error(self.origin, f"after message {count}", problem)
-        except (OSError, zipfile.BadZipFile) as exc:
+        except ZIP_READ_ERRORS as exc:
             self.converter.error(self.origin, None, f"cannot read file: {exc}")
 
     def read_csv(self, source: _Source, name: str) -> None:
@@ -285,7 +309,7 @@ class _Rows:
                     where = f"line {reader.line_num}"
                     cells = [row[i] if i is not None and i < len(row) else "" for i in columns]
                     self.add(*cells, where=where)
-        except (csv.Error, UnicodeDecodeError, OSError, zipfile.BadZipFile) as exc:
+        except (csv.Error, UnicodeDecodeError, *ZIP_READ_ERRORS) as exc:
             self.converter.error(self.origin, None, f"cannot read CSV: {exc}")
 
     def add(

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from converters import register
+from converters.archive import ArchiveLimitError
 from converters.base import Converter
 from converters.slack_archive import SlackExport, is_slack_export, open_export
 from converters.slack_markup import SlackRenderer
@@ -118,6 +119,8 @@ class SlackConverter(Converter):
         """
         try:
             data = export.load(name)
+        except ArchiveLimitError:
+            raise  # the whole archive is refused, not this list
         except InputError as exc:
             self.warning(exc.path, exc.where, f"{exc.reason}; bots may be named by their id")
             return []
@@ -164,6 +167,8 @@ class SlackConverter(Converter):
         for day in export.folders.get(spec.folder, ()):
             try:
                 records = export.day(spec.folder, day)
+            except ArchiveLimitError:
+                raise  # one line for the archive, not one per day file after it
             except InputError as exc:
                 self.error(exc.path, exc.where, exc.reason)
                 errors += 1

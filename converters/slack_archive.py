@@ -1,8 +1,9 @@
 """Read-only access to a Slack export, zipped or unpacked: metadata lists, conversation folders, day files.
 
 A zip is never extracted: members are read one at a time straight from the archive, members with
-absolute names or ``..`` parts are ignored (with a warning), and no member is read past a size cap,
-so a hostile or broken archive cannot write anywhere or exhaust memory.
+absolute names or ``..`` parts are ignored (with a warning), no member is read past a size cap, and
+the archive as a whole is read within its budget (``converters.archive``), so a hostile or broken
+archive cannot write anywhere or exhaust memory.
 """
 
 from __future__ import annotations
@@ -11,12 +12,12 @@ import json
 import os
 import re
 import zipfile
-import zlib
 from abc import ABC, abstractmethod
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Self
 
+from converters.archive import ZIP_READ_ERRORS, GuardedZip, open_zip
 from importer.errors import InputError
 
 __all__ = [
@@ -42,12 +43,6 @@ METADATA_FILES = (
 _KEY_FILES = frozenset({"users.json", "org_users.json", "channels.json"})
 #: no single JSON file of an export is anywhere near this; a bigger one is a broken or hostile zip
 MAX_MEMBER_BYTES = 256 * 1024 * 1024
-
-#: what reading one member can raise: corrupt data (CRC, zlib, short file), encryption
-#: (RuntimeError) and compression methods the stdlib lacks (NotImplementedError)
-_ZIP_READ_ERRORS = (
-    zipfile.BadZipFile, zlib.error, EOFError, OSError, RuntimeError, NotImplementedError
-)  # fmt: skip
 
 _DAY_FILE = re.compile(r"(\d{4}-\d{2}-\d{2})\.json")
 _ZIP_DAY_MEMBER = re.compile(r"([^/]+)/(\d{4}-\d{2}-\d{2})\.json")
@@ -175,7 +170,7 @@ class _ZipExport(SlackExport):
     def __init__(self, path: Path) -> None:
         super().__init__(path)
         try:
-            self._zip = zipfile.ZipFile(path)
+            self._zip: GuardedZip = open_zip(path)
         except (OSError, zipfile.BadZipFile) as exc:
             if path.suffix.lower() == ".zip":
                 raise InputError(str(path), f"cannot open zip: {exc}") from exc
@@ -204,6 +199,13 @@ class _ZipExport(SlackExport):
             if day and not day.group(1).startswith(_JUNK_FOLDERS):
                 days.setdefault(day.group(1), []).append(day.group(2))
         self.folders = {folder: sorted(days[folder]) for folder in sorted(days)}
+        # the lists at the top and every day file are read: refuse a bomb before the first one
+        self._zip.expect(
+            info
+            for relative, info in self._members.items()
+            if ("/" not in relative and relative.endswith(".json"))
+            or _ZIP_DAY_MEMBER.fullmatch(relative)
+        )
 
     def origin_member(self, member: str) -> str:
         return f"{self.path}!/{member}"
@@ -218,9 +220,8 @@ class _ZipExport(SlackExport):
             return None
         origin = self.origin_member(info.filename)
         try:
-            with self._zip.open(info) as stream:
-                return _read_capped(stream, origin)
-        except _ZIP_READ_ERRORS as exc:
+            return self._zip.read(info, MAX_MEMBER_BYTES)
+        except ZIP_READ_ERRORS as exc:
             raise InputError(origin, f"cannot read zip member: {exc}") from exc
 
     def close(self) -> None:

@@ -2,7 +2,8 @@
 
 iOS zips hold ``_chat.txt`` and the media; Android saves ``WhatsApp Chat with X.txt`` (zipped by
 the user, or shared as a zip with the media). The chat is found by content, never extracted: its
-lines are streamed from the file or the zip member, as often as the reader asks (twice).
+lines are streamed from the file or the zip member, as often as the reader asks (twice), within
+the archive's budget (``converters.archive``); the media are never read.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Self
 
+from converters.archive import ZIP_READ_ERRORS, GuardedZip, open_zip
 from converters.whatsapp_lines import (
     export_title,
     parse_header,
@@ -31,8 +33,6 @@ _HEAD_BYTES = 64 * 1024
 #: .txt members of a zip detection opens at most (media folders hold few .txt files)
 _MAX_CANDIDATES = 20
 _IOS_CHAT = "_chat.txt"
-#: what reading a zip member can raise when the archive is broken
-_ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, OSError, RuntimeError, NotImplementedError)
 _LOCAL_HEADER = struct.Struct("<4sHHHHHIIIHH")
 _DAMAGED_HINT = "export the chat again, or unzip what can be saved and import the .txt"
 
@@ -55,7 +55,7 @@ class ChatText:
     path: Path
     #: the member of the zip ``path`` that holds the chat, or None for a plain text file
     member: str | None = None
-    _archive: zipfile.ZipFile | None = None
+    _archive: GuardedZip | None = None
 
     @property
     def origin(self) -> str:
@@ -77,7 +77,7 @@ class ChatText:
                     if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
                         raw = raw[3:]
                     yield number, raw.rstrip(b"\r\n").decode("utf-8", errors="replace")
-        except _ZIP_ERRORS as exc:
+        except ZIP_READ_ERRORS as exc:
             if self._archive is None:
                 raise InputError(self.origin, f"cannot read file: {exc}") from exc
             raise InputError(self.origin, f"damaged zip: {exc}; {_DAMAGED_HINT}") from exc
@@ -110,7 +110,7 @@ def open_chat(path: Path) -> ChatText:
             raise InputError(str(path), "not a file")
         return ChatText(path)
     try:
-        archive = zipfile.ZipFile(path)
+        archive = open_zip(path)
     except (zipfile.BadZipFile, OSError) as exc:
         raise InputError(str(path), f"damaged zip ({exc}); {_DAMAGED_HINT}") from exc
     try:
@@ -134,13 +134,13 @@ def is_chat_export(path: Path) -> bool:
     if not _is_zip_name(path):
         return False
     try:
-        with zipfile.ZipFile(path) as archive:
+        with open_zip(path) as archive:
             return bool(_candidates(archive))
     except zipfile.BadZipFile:
         # a cut or corrupted download: claim it when it still shows a chat, so the user hears
         # "damaged zip" rather than "unknown format"
         return _damaged_zip_of_chat(path)
-    except (*_ZIP_ERRORS, ValueError):
+    except (*ZIP_READ_ERRORS, ValueError):
         return False
 
 
@@ -151,7 +151,7 @@ def _is_zip_name(path: Path) -> bool:
     return path.suffix.lower() == ".zip"
 
 
-def _text_members(archive: zipfile.ZipFile) -> list[str]:
+def _text_members(archive: GuardedZip) -> list[str]:
     """``.txt`` members at the top of the export (or of its single folder); no macOS litter."""
     names = [
         info.filename
@@ -168,7 +168,7 @@ def _text_members(archive: zipfile.ZipFile) -> list[str]:
     return [name for name in top if name.lower().endswith(".txt")]
 
 
-def _candidates(archive: zipfile.ZipFile) -> list[str]:
+def _candidates(archive: GuardedZip) -> list[str]:
     """Members that hold a chat: ``_chat.txt`` alone when present (a media file that is itself a
     chat export then stays media), else every top-level ``.txt`` that starts like one."""
     texts = _text_members(archive)
@@ -176,15 +176,14 @@ def _candidates(archive: zipfile.ZipFile) -> list[str]:
     found = []
     for name in (ios or texts)[:_MAX_CANDIDATES]:
         try:
-            with archive.open(name) as stream:
-                if looks_like_chat(stream.read(_HEAD_BYTES)):
-                    found.append(name)
-        except _ZIP_ERRORS:
+            if looks_like_chat(archive.head(name, _HEAD_BYTES)):
+                found.append(name)
+        except ZIP_READ_ERRORS:
             found.append(name)  # unreadable: let reading it report the damage
     return found[:1] if ios else found
 
 
-def _chat_member(path: Path, archive: zipfile.ZipFile) -> str:
+def _chat_member(path: Path, archive: GuardedZip) -> str:
     found = _candidates(archive)
     if len(found) > 1:
         # several chats zipped together: the ones named like exports win

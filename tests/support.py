@@ -30,6 +30,40 @@ def run_cli(
     )
 
 
+#: runs the command after the file name, then writes the peak resident memory of that command
+#: (its own process only: RUSAGE_CHILDREN of a fresh parent) into the file, in KiB
+_PEAK_WRAPPER = """
+import resource, subprocess, sys
+code = subprocess.run(sys.argv[2:]).returncode
+with open(sys.argv[1], "w") as out:
+    out.write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))
+sys.exit(code)
+"""
+
+
+def run_cli_peak(
+    *args: str | Path, cwd: Path, env: dict[str, str] | None = None, timeout: float = 180
+) -> tuple[subprocess.CompletedProcess[str], int]:
+    """``run_cli``, and the peak resident memory of the importer process in bytes (Linux)."""
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("EVEROS_", "EVER_OS_"))}
+    full_env.update(env or {})
+    peak_file = cwd / ".peak-rss"
+    result = subprocess.run(
+        [sys.executable, "-c", _PEAK_WRAPPER, str(peak_file),
+         sys.executable, "-m", "importer", *map(str, args)],
+        check=False,
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    peak = int(peak_file.read_text()) * 1024
+    peak_file.unlink()
+    return result, peak
+
+
 def write_everos_group(
     path: Path, group_id: str, count: int, *, start: int = 1_700_000_000_000, name: str = ""
 ) -> Path:
