@@ -87,7 +87,9 @@ class BatchImporter:
         paths = list(paths)
         started = time.monotonic()
         inputs, report = await self._discover(paths)
-        spool = await validate_inputs(inputs, Pipeline.convert_options(self.settings), report)
+        spool = await validate_inputs(
+            inputs, Pipeline.convert_options(self.settings), report, ids_only=not plan
+        )
         try:
             view = LedgerView(self.settings.checkpoint_dir, self.target_identity)
             try:

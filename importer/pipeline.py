@@ -142,11 +142,13 @@ def spool_inputs(
         spool.add(conversation)
 
 
-async def validate_inputs(inputs: list[Input], options: ConvertOptions, report: Report) -> Spool:
+async def validate_inputs(
+    inputs: list[Input], options: ConvertOptions, report: Report, *, ids_only: bool = False
+) -> Spool:
     """Read, check and merge every input (in a worker thread) without sending anything.
-    The caller closes the returned spool."""
+    The caller closes the returned spool (``ids_only``: it keeps ids and times, no text)."""
     found = _Reading()
-    spool = Spool()
+    spool = Spool(ids_only=ids_only)
     await asyncio.to_thread(spool_inputs, inputs, options, spool, found)
     for spooled in spool.conversations():
         report.conversations.append(ConversationResult.of(spooled, "valid"))
