@@ -84,7 +84,7 @@ class PollSchedule:
         if last_processing:
             estimate = (last_processing + finished_seen) / 2
         else:
-            estimate = 0.7 * finished_seen  # finished before we looked: probe earlier
+            estimate = 0.85 * finished_seen  # finished before we looked: probe earlier
         estimate = min(estimate, 3 * self.typical)  # one outlier moves it a bounded step
         self.typical = self._clamp(0.8 * self.typical + 0.2 * estimate)
 

@@ -43,7 +43,7 @@ def test_poll_schedule_learns_from_the_midpoint_and_retries_soon_after_a_miss() 
     assert poll.retry_delay(30) == 2.0  # capped
     fresh = PollSchedule(typical=0.05)
     fresh.observe(0.0, 0.3)  # done at the first look: it took at most 0.3 s
-    assert fresh.typical == 0.8 * 0.05 + 0.2 * min(0.7 * 0.3, 3 * 0.05)
+    assert fresh.typical == 0.8 * 0.05 + 0.2 * min(0.85 * 0.3, 3 * 0.05)
 
 
 def test_poll_schedule_comes_back_down_after_a_slow_period() -> None:
