@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-
 from converters import register
 from converters.base import Converter, peek_json
 from converters.discord_common import (
@@ -33,8 +32,8 @@ from converters.discord_common import (
     snippet,
 )
 from importer.errors import InputError
-from importer.models import Conversation, Message
 from importer.logs import get_logger
+from importer.models import Conversation, Message
 
 __all__ = ["DiscordConverter"]
 

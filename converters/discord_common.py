@@ -11,8 +11,8 @@ from urllib.parse import unquote, urlsplit
 import ijson  # type: ignore[import-untyped]  # ships no type information
 
 from converters._common import snippet
-from importer.models import Message
 from importer.logs import get_logger
+from importer.models import Message
 
 __all__ = [
     "JSON_BACKEND",

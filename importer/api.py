@@ -23,8 +23,8 @@ from importer.plan import count_pending, estimate, plan_spool
 from importer.report import Report
 from importer.retry import Backoff
 from importer.sender import Sender
-from importer.targets.base import Receipt, Target, TaskState, public_url
 from importer.targets import guess_target, make_target
+from importer.targets.base import Receipt, Target, TaskState, public_url
 
 __all__ = ["BatchImporter"]
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Any, Literal
-
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
@@ -14,7 +13,7 @@ from importer.chunker import DEFAULT_MAX_REQUEST_BYTES, MAX_CHUNK_MESSAGES
 from importer.errors import ConfigError
 from importer.targets.base import public_url
 
-__all__ = ["API_KEY_ENV", "BASE_URL_ENVS", "CHECKPOINTS_ENV", "default_checkpoint_dir", "ImportSettings", "base_url_from_env", "make_settings"]
+__all__ = ["API_KEY_ENV", "BASE_URL_ENVS", "CHECKPOINTS_ENV", "ImportSettings", "base_url_from_env", "default_checkpoint_dir", "make_settings"]
 
 API_KEY_ENV = "EVEROS_API_KEY"
 BASE_URL_ENVS = ("EVEROS_BASE_URL", "EVER_OS_BASE_URL")

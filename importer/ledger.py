@@ -315,8 +315,8 @@ class Ledger:
             old = sqlite3.connect(f"file:{aside}?mode=ro", uri=True)
         except sqlite3.DatabaseError as exc:
             fresh.close()
-            return [*notes, f"nothing could be read from it ({exc}): every message of this "
-                    "target may be sent again"]
+            lost = f"nothing could be read from it ({exc}): every message may be sent again"
+            return [*notes, lost]
         try:
             for table in ("conversations", "acked", "inflight", "in_doubt", "legacy"):
                 kept, problem = _copy_rows(old, fresh, table)
@@ -579,8 +579,9 @@ class Ledger:
     async def _commit_pending(self) -> None:
         while self._pending:
             batch, self._pending = self._pending, []
+            ops = [op for op, _ in batch]
             try:
-                await self._run(lambda db: _transaction(db, [op for op, _ in batch]))
+                await self._run(lambda db: _transaction(db, ops))
             except (sqlite3.Error, OSError) as exc:
                 error = CheckpointError(f"cannot write the ledger {self.path}: {exc}")
                 for _, waiter in batch:
@@ -654,7 +655,7 @@ class Ledger:
 # -- SQL, run on the ledger's thread ----------------------------------------------------------------
 
 
-def _transaction(db: sqlite3.Connection, ops: list[Callable[[sqlite3.Connection], object]]) -> None:
+def _transaction(db: sqlite3.Connection, ops: Sequence[Callable[[sqlite3.Connection], object]]) -> None:
     db.execute("BEGIN IMMEDIATE")
     try:
         for op in ops:
@@ -806,7 +807,7 @@ def _copy_rows(old: sqlite3.Connection, new: sqlite3.Connection, table: str) -> 
     """Copy the readable rows of ``table``; returns how many, and why it stopped early."""
     kept = 0
     try:
-        cursor = old.execute(f"SELECT * FROM {table}")  # noqa: S608 - fixed table names
+        cursor = old.execute(f"SELECT * FROM {table}")
         while True:
             rows = cursor.fetchmany(10_000)
             if not rows:

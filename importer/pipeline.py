@@ -17,7 +17,6 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
-
 from converters.base import ConvertOptions
 from importer.chunker import ChunkBuilder
 from importer.config import ImportSettings
@@ -30,12 +29,12 @@ from importer.errors import (
     TargetError,
 )
 from importer.ledger import ConversationState, InDoubt, Ledger, content_digest, id_digest
+from importer.logs import get_logger
 from importer.merge import Spool, SpooledConversation
 from importer.models import Chunk, Conversation, Message
 from importer.report import ConversationResult, Report
 from importer.sender import StopRequested
 from importer.targets.base import Receipt, TaskState
-from importer.logs import get_logger
 
 __all__ = [
     "ChunkLimits",

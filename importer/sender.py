@@ -12,10 +12,10 @@ from typing import TypeVar
 import aiohttp
 
 from importer.errors import RetriableTargetError, TargetError
+from importer.logs import get_logger
 from importer.models import Chunk, Conversation
 from importer.retry import AdaptiveLimiter, Backoff, PollSchedule
 from importer.targets.base import Receipt, Target, TaskState
-from importer.logs import get_logger
 
 __all__ = ["Sender", "SenderStats", "StopRequested", "TaskTimeout"]
 

@@ -52,8 +52,9 @@ def _summary_line(path: Path) -> str:
         identity, totals, _ = read_summary(path)
     except CheckpointError as exc:
         return f"{path.name}: unreadable ({exc})"
-    parts = [f"{totals.conversations} conversations ({totals.complete} complete, "
-             f"{totals.failed} failed)", f"{totals.acked} messages acknowledged"]
+    conversations = (f"{totals.conversations} conversations ({totals.complete} complete, "
+                     f"{totals.failed} failed)")
+    parts = [conversations, f"{totals.acked} messages acknowledged"]
     if totals.inflight:
         parts.append(f"{totals.inflight} chunks in flight")
     if totals.in_doubt:
@@ -62,7 +63,7 @@ def _summary_line(path: Path) -> str:
 
 
 def _describe_one(path: Path) -> str:
-    identity, totals, states = read_summary(path)
+    _, totals, states = read_summary(path)
     lines = [_summary_line(path)]
     for key, state in states.items():
         if state.get("failure"):

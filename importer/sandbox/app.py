@@ -27,6 +27,7 @@ from typing import Any, Literal
 import pydantic
 from aiohttp import web
 
+from importer.logs import get_logger
 from importer.sandbox import evercore_app, goodmem_app
 from importer.sandbox.common import (
     API_KEY,
@@ -40,7 +41,6 @@ from importer.sandbox.common import (
 )
 from importer.sandbox.faults import FaultConfig, FaultInjector
 from importer.sandbox.store import SandboxStore, TaskRecord
-from importer.logs import get_logger
 from importer.sandbox.validation import (
     InvalidRequest,
     parse_add,

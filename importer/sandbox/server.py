@@ -13,10 +13,10 @@ from typing import Any, TypeVar
 from aiohttp import web
 
 from importer.errors import ConfigError
+from importer.logs import get_logger
 from importer.sandbox.app import FAULTS, METRICS, create_app
 from importer.sandbox.faults import FaultConfig
 from importer.sandbox.store import SandboxStore
-from importer.logs import get_logger
 
 __all__ = ["SandboxServer", "serve"]
 

@@ -7,10 +7,10 @@ from typing import Any
 
 import aiohttp
 
+from importer.chunker import DEFAULT_MAX_REQUEST_BYTES, MAX_CHUNK_MESSAGES
 from importer.errors import AuthError, RejectedError, RetriableTargetError, UnreachableError
 from importer.models import Chunk, Conversation, Message
 from importer.retry import parse_retry_after
-from importer.chunker import DEFAULT_MAX_REQUEST_BYTES, MAX_CHUNK_MESSAGES
 from importer.targets.base import Receipt, TaskState, public_url
 
 __all__ = ["EverOSTarget"]
