@@ -417,8 +417,9 @@ def _build_parser(prog: str = "python -m importer") -> argparse.ArgumentParser:
     imp.set_defaults(func=_run_import)
 
     conv = sub.add_parser("convert", help="write each conversation as an EverOS batch JSON file")
-    conv.add_argument("paths", nargs="+", metavar="PATH")
-    conv.add_argument("--output", "-o", required=True, metavar="DIR")
+    conv.add_argument("paths", nargs="+", metavar="PATH", help="export files, folders or zips")
+    conv.add_argument("--output", "-o", required=True, metavar="DIR",
+                      help="folder for the files, one per conversation (created if needed)")
     conv.add_argument("--force", action="store_true",
                       help="overwrite output files that exist with other content")
     _add_convert_options(conv)
@@ -440,7 +441,8 @@ def _build_parser(prog: str = "python -m importer") -> argparse.ArgumentParser:
 
 
 def _add_convert_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--source", help="force an input format (default: detect)")
+    parser.add_argument("--source", metavar="NAME",
+                        help=f"force an input format (default: detected): {', '.join(converters.available())}")
     parser.add_argument("--scene", choices=["solo", "team"],
                         help="ConversationFormat: solo = personal API, team = group API")
     parser.add_argument("--include-system-events", action="store_true",

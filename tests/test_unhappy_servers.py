@@ -153,3 +153,40 @@ async def test_a_stop_during_the_last_flush_of_a_complete_import_is_success(
     assert [r.status for r in report.conversations] == ["done"]
     assert not report.interrupted and report.exit_code == 0
     assert [c.flushes for c in sandbox.store.conversations()] == [1]
+
+
+def test_tls_to_a_plain_http_server_fails_at_once(tmp_path: Path, sandbox: SandboxServer) -> None:
+    started = time.monotonic()
+    url = sandbox.url.replace("http://", "https://")
+    result = run_cli(TEAM, "--api-url", url, "--checkpoint-dir", tmp_path / "ck", cwd=tmp_path)
+    _quick_failure(result, started, "TLS")
+    assert sandbox.store.conversations() == []
+
+
+def test_a_message_too_large_for_one_request_fails_alone(
+    tmp_path: Path, sandbox: SandboxServer
+) -> None:
+    import json
+
+    from tests.support import write_everos_group
+
+    path = write_everos_group(tmp_path / "g.json", "g", 30)
+    body = json.loads(path.read_text())
+    # quotes and backslashes take two bytes each on the wire: 600,000 characters, 1.2 MB
+    body["messages"][10]["content"] = '"\\' * 300_000
+    path.write_text(json.dumps(body))
+    result = run_cli(path, "--api-url", sandbox.url, "--checkpoint-dir", tmp_path / "ck",
+                     cwd=tmp_path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "g-00010 is larger than one request may be" in result.stdout
+    [stored] = sandbox.store.conversations()
+    assert (stored.messages, stored.duplicates) == (29, 0)
+
+
+def test_a_checkpoint_folder_that_cannot_be_made_is_one_line(tmp_path: Path) -> None:
+    blocker = tmp_path / "ck"
+    blocker.write_text("a file where the folder should be")
+    result = run_cli(TEAM, "--checkpoint-dir", blocker / "inner", "--sandbox-db",
+                     tmp_path / "s.db", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "cannot create checkpoint folder" in result.stderr and "Traceback" not in result.stderr
