@@ -211,6 +211,7 @@ class BatchImporter:
             async with Sender(
                 target,
                 concurrency=self.settings.concurrency,
+                poll_concurrency=self.settings.poll_concurrency,
                 backoff=Backoff(max_attempts=self.settings.max_attempts),
                 request_timeout=self.settings.request_timeout,
                 task_timeout=self.settings.task_timeout,

@@ -113,6 +113,7 @@ def _run_import(args: argparse.Namespace) -> int:
         column_map=_column_map(args.map),
         concurrency=_from_env(args.concurrency, "IMPORTER_CONCURRENCY", 10),
         chunk_size=_from_env(args.chunk_size, "IMPORTER_CHUNK_SIZE", 50),
+        poll_concurrency=args.poll_concurrency,
         checkpoint_dir=args.checkpoint_dir or default_checkpoint_dir(),
         restart=args.restart,
         resend=tuple(args.resend or ()),
@@ -377,6 +378,9 @@ def _build_parser(prog: str = "python -m importer") -> argparse.ArgumentParser:
     _add_convert_options(imp)
     imp.add_argument("--concurrency", type=int, default=None,
                      help="requests in flight at most (env IMPORTER_CONCURRENCY; 10)")
+    imp.add_argument("--poll-concurrency", type=int, default=None, metavar="N",
+                     help="task polls in flight at most, a budget apart from --concurrency so "
+                     "that adds always have all of theirs (default: a quarter of it, at least 2)")
     imp.add_argument("--chunk-size", type=int, default=None,
                      help="messages per request (env IMPORTER_CHUNK_SIZE; 50, max 500)")
     imp.add_argument("--max-retries", type=int, default=7,

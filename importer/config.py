@@ -47,6 +47,8 @@ class ImportSettings(BaseModel):
     column_map: dict[str, str] | None = None
     concurrency: int = Field(default=10, ge=1, le=256)
     chunk_size: int = Field(default=50, ge=1, le=MAX_CHUNK_MESSAGES)
+    #: task polls in flight at most, apart from the request budget (None: a quarter of it, ≥ 2)
+    poll_concurrency: int | None = Field(default=None, ge=1, le=256)
     max_request_bytes: int = Field(default=DEFAULT_MAX_REQUEST_BYTES, ge=1024)
     #: conversations sent at once; several per request slot so that lanes waiting on tasks do
     #: not leave slots idle (each open lane holds its conversation in memory)

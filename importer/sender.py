@@ -17,7 +17,7 @@ from importer.models import Chunk, Conversation
 from importer.retry import AdaptiveLimiter, Backoff, PollSchedule
 from importer.targets.base import Receipt, Target, TaskState
 
-__all__ = ["Sender", "SenderStats", "StopRequested", "TaskTimeout"]
+__all__ = ["Sender", "SenderStats", "StopRequested", "TaskTimeout", "default_poll_concurrency"]
 
 log = get_logger(__name__)
 T = TypeVar("T")
@@ -25,6 +25,11 @@ T = TypeVar("T")
 
 #: waits before asking again about a task the server says it does not know
 _UNKNOWN_TASK_RETRIES = (0.2, 0.5, 1.0)
+
+
+def default_poll_concurrency(concurrency: int) -> int:
+    """Task polls in flight at most, by default: a quarter of the request budget, at least 2."""
+    return max(2, concurrency // 4)
 
 
 class StopRequested(Exception):
@@ -58,6 +63,7 @@ class Sender:
         target: Target,
         *,
         concurrency: int = 10,
+        poll_concurrency: int | None = None,
         backoff: Backoff | None = None,
         request_timeout: float = 120.0,
         task_timeout: float = 600.0,
@@ -67,6 +73,9 @@ class Sender:
     ) -> None:
         self.target = target
         self.limiter = AdaptiveLimiter(concurrency)
+        # task polls have a budget of their own, so that adds always have all of theirs; the
+        # server sees at most the two together
+        self.poll_limiter = AdaptiveLimiter(poll_concurrency or default_poll_concurrency(concurrency))
         self.backoff = backoff or Backoff()
         self.request_timeout = request_timeout
         self.task_timeout = task_timeout
@@ -127,7 +136,10 @@ class Sender:
         await self._sleep(self.poll.first_delay())
         misses = unknown = 0
         while True:
-            state = await self.call(lambda: self.target.task_status(task_id), f"task {task_id}")
+            state = await self.call(
+                lambda: self.target.task_status(task_id), f"task {task_id}",
+                limiter=self.poll_limiter,
+            )
             elapsed = time.monotonic() - started
             if state == "expired" and unknown < len(_UNKNOWN_TASK_RETRIES):
                 # a task the server does not know (yet): a status store that lags behind the
@@ -155,14 +167,17 @@ class Sender:
         what: str,
         *,
         latencies: list[float] | None = None,
+        limiter: AdaptiveLimiter | None = None,
     ) -> T:
-        """Run one target call with a concurrency slot, retrying transient failures.
+        """Run one target call with a slot of ``limiter`` (the request budget by default),
+        retrying transient failures.
 
         Rate limiting is the server pacing us, not a failure: 429s have their own, larger budget.
         """
+        limiter = limiter or self.limiter
         attempt = throttled = 0
         while True:
-            async with self.limiter:
+            async with limiter:
                 self.stats.requests += 1
                 started = time.perf_counter()
                 try:
@@ -172,7 +187,7 @@ class Sender:
                 else:
                     if latencies is not None:
                         latencies.append(time.perf_counter() - started)
-                    await self.limiter.succeeded()
+                    await limiter.succeeded()
                     return result
             # the slot is released: back off without holding it
             if error.retry_after is not None and error.retry_after > self.max_retry_after:
@@ -184,7 +199,7 @@ class Sender:
                 ) from error
             if error.rate_limited:
                 self.stats.rate_limited += 1
-                self.limiter.rate_limited()
+                limiter.rate_limited()
                 throttled += 1
             else:
                 attempt += 1

@@ -54,7 +54,8 @@ def test_everything_arrives_once_in_order_within_limits(
         assert conversation.flushes == 1 and conversation.flushed_after_last
     assert stored["group:group_sales_ai_2025"].name == "Intelligent Sales Assistant Project Team"
     metrics = server.metrics()
-    assert 2 <= metrics["max_in_flight"] <= 3  # real concurrency, never above the limit
+    # real concurrency, never above the two budgets: 3 requests and 2 task polls
+    assert 2 <= metrics["max_in_flight"] <= 3 + 2
     assert metrics["max_messages_per_request"] <= 40
     assert metrics["requests_without_bearer"] == 0
     assert API_KEY not in first.stdout + first.stderr
