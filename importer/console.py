@@ -91,7 +91,7 @@ class TqdmProgress:
         """Say that inputs are being read, until the total is known."""
         if self._bar is None:
             self._bar = tqdm(total=None, desc="reading inputs…", bar_format="{desc}",
-                             file=sys.stderr, dynamic_ncols=True)
+                             file=sys.stderr, dynamic_ncols=True, leave=False)
 
     def add_total(self, messages: int) -> None:
         if self._bar is not None:
@@ -155,7 +155,7 @@ def format_summary(
     if validate_only:
         valid = [r for r in results if r.status == "valid"]
         total = sum(r.messages for r in valid)
-        lines.append(f"Validated: {len(valid)} conversations, {total} messages.")
+        lines.append(f"Validated: {len(valid):,} conversations, {total:,} messages.")
         if report.plan is not None:
             lines.append("Plan (conversation: found / already acknowledged / to send / requests):")
             lines.extend(_capped([
@@ -165,7 +165,7 @@ def format_summary(
         pending = sum(r.pending for r in valid)
         already = sum(r.already for r in valid)
         if valid:
-            lines.append(f"An import would send {pending} messages ({already} already "
+            lines.append(f"An import would send {pending:,} messages ({already:,} already "
                          f"acknowledged by {report.target or 'the target'}).")
         if report.plan is not None:
             plan = report.plan
@@ -184,8 +184,8 @@ def format_summary(
             f"{len(report.failed)} failed" + (f", {interrupted} interrupted" if interrupted else "")
         )
         lines.append(
-            f"Messages: {report.messages_sent} sent, {report.messages_already} already imported "
-            f"(skipped) in {report.seconds:.1f}s ({report.rate:.0f} msg/s)"
+            f"Messages: {report.messages_sent:,} sent, {report.messages_already:,} already "
+            f"imported (skipped) in {report.seconds:.1f}s ({report.rate:,.0f} msg/s)"
         )
         if report.target:
             lines.append(f"Target: {report.target}")
