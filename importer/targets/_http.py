@@ -1,4 +1,4 @@
-"""One HTTP attempt for the EverCore and GoodMem adapters, with aiohttp errors translated once."""
+"""One HTTP attempt for every adapter, with aiohttp errors translated once; the preflight."""
 
 from __future__ import annotations
 
@@ -12,14 +12,15 @@ from multidict import CIMultiDictProxy
 
 from importer.errors import AuthError, RejectedError, RetriableTargetError, UnreachableError
 from importer.retry import parse_retry_after
-from importer.targets.everos import describe_connection_error
 
 __all__ = [
     "RETRIABLE_STATUSES",
     "Answer",
+    "describe_connection_error",
     "error_message",
     "fail",
     "json_object",
+    "preflight",
     "request_json",
 ]
 
@@ -124,3 +125,41 @@ def error_message(answer: Answer) -> str:
         elif isinstance(candidate, str) and candidate:
             return " ".join(candidate.split())[:300]
     return ""
+
+
+def describe_connection_error(base_url: str, exc: BaseException) -> str:
+    """One readable line for a failure to talk to ``base_url`` (no aiohttp internals)."""
+    host = base_url.split("://", 1)[-1].split("/", 1)[0]
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        return f"TLS certificate of {host} is not trusted ({exc.certificate_error})"
+    if isinstance(exc, aiohttp.ClientSSLError):
+        return f"TLS connection to {host} failed"
+    if isinstance(exc, aiohttp.InvalidURL):
+        return f"{base_url} is not a valid http(s) URL"
+    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+        return f"host {host.rsplit(':', 1)[0]} not found (DNS)"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        reason = exc.os_error.strerror if exc.os_error and exc.os_error.strerror else "refused"
+        return f"cannot connect to {host} ({reason.lower()})"
+    if isinstance(exc, TimeoutError | aiohttp.ServerTimeoutError):
+        return f"{host} did not answer in time"
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return f"{host} closed the connection"
+    return f"connection problem with {host} ({type(exc).__name__})"
+
+
+async def preflight(session: aiohttp.ClientSession | None, url: str, api: str) -> None:
+    """One short request to ``url`` before anything else: connection refused, an unknown host, a
+    TLS failure, or an HTML page where the API should answer stops the run at once."""
+    assert session is not None, "bind() a session first"
+    base = url.rsplit("/", 1)[0]
+    try:
+        async with session.get(url, timeout=aiohttp.ClientTimeout(total=10)) as response:
+            content_type = response.headers.get("Content-Type", "")
+            status = response.status
+    except (TimeoutError, aiohttp.ClientError) as exc:
+        raise UnreachableError(describe_connection_error(base, exc)) from exc
+    if 200 <= status < 300 and "html" in content_type.lower():
+        raise UnreachableError(
+            f"{base} answers with a web page, not the {api} API; check --api-url"
+        )

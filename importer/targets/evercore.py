@@ -21,9 +21,8 @@ import aiohttp
 
 from importer.errors import RetriableTargetError
 from importer.models import Chunk, Conversation, Message
-from importer.targets._http import Answer, fail, json_object, request_json
+from importer.targets._http import Answer, fail, json_object, preflight, request_json
 from importer.targets.base import Receipt, TaskState, public_url
-from importer.targets.everos import preflight
 
 __all__ = ["EverCoreTarget"]
 

@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import aiohttp
 
 from importer.chunker import DEFAULT_MAX_REQUEST_BYTES, MAX_CHUNK_MESSAGES
-from importer.errors import AuthError, RejectedError, RetriableTargetError, UnreachableError
 from importer.models import Chunk, Conversation, Message
-from importer.retry import parse_retry_after
+from importer.targets._http import fail, json_object, preflight, request_json
 from importer.targets.base import Receipt, TaskState, public_url
 
 __all__ = ["EverOSTarget"]
 
-_RETRIABLE = {408, 425, 429, 500, 502, 503, 504}
-#: "not implemented" answers come from servers that do not speak the API: retrying cannot help
-_NOT_THE_API = {501, 505}
 
 
 class EverOSTarget:
@@ -113,38 +108,18 @@ class EverOSTarget:
     ) -> tuple[int, Any]:
         assert self._session is not None, "bind() a session first"
         url = self.base_url + path
-        payload = None if body is None else json.dumps(body, ensure_ascii=False).encode("utf-8")
-        try:
-            async with self._session.request(
-                method, url, data=payload, headers=self._headers
-            ) as response:
-                raw = await response.read()
-                status = response.status
-                headers = response.headers
-        except (aiohttp.ClientSSLError, aiohttp.InvalidURL) as exc:
-            raise UnreachableError(describe_connection_error(self.base_url, exc)) from exc
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            raise RetriableTargetError(
-                f"{method} {path}: {describe_connection_error(self.base_url, exc)}"
-            ) from exc
-        if 200 <= status < 300:
-            return status, _envelope(raw, headers.get("Content-Type", ""), url)
-        if status == 404 and missing_ok:
-            return status, None
-        reason = _error_message(raw) or f"HTTP {status}"
-        if status in (401, 403):
-            raise AuthError(
-                f"authentication failed (HTTP {status}) at {self.base_url}: {reason}; "
-                "check --api-key or EVEROS_API_KEY",
-                status=status,
-            )
-        if status in _RETRIABLE or (status >= 500 and status not in _NOT_THE_API):
-            raise RetriableTargetError(
-                f"{method} {path}: HTTP {status}: {reason}",
-                status=status,
-                retry_after=parse_retry_after(headers),
-            )
-        raise RejectedError(f"{method} {path}: HTTP {status}: {reason}", status=status)
+        what = f"{method} {path}"
+        answer = await request_json(
+            self._session, method, url, body=body, headers=self._headers, what=what
+        )
+        if 200 <= answer.status < 300:
+            if not answer.raw.strip():
+                return answer.status, {}  # servers that store synchronously may answer empty
+            data = json_object(answer, url)
+            return answer.status, (data["data"] or {}) if "data" in data else data
+        if answer.status == 404 and missing_ok:
+            return answer.status, None
+        raise fail(answer, what, auth_hint="check --api-key or EVEROS_API_KEY")
 
 
 def _group_meta(conversation: Conversation) -> dict[str, str]:
@@ -177,80 +152,3 @@ def _personal_message(m: Message, user_id: str) -> dict[str, Any]:
     return out
 
 
-def _envelope(raw: bytes, content_type: str, url: str) -> Any:
-    """The ``data`` of a success answer. A success whose body is not the API's JSON (a login
-    page, a proxy's HTML) is not proof of anything: the request is refused, never counted."""
-    if not raw.strip():
-        return {}  # servers that store synchronously may answer with an empty 200
-    try:
-        parsed = json.loads(raw)
-    except ValueError:
-        parsed = None
-    if not isinstance(parsed, dict):
-        kind = content_type.split(";")[0].strip() or "no content type"
-        raise RejectedError(
-            f"{url} answered with success but not with the API's JSON ({kind}); "
-            "is --api-url the memory service, not a web page or proxy login?"
-        )
-    if "data" in parsed:
-        return parsed["data"] or {}
-    return parsed
-
-
-def _error_message(raw: bytes) -> str:
-    """The server's own explanation, from the usual envelope shapes, cut to one line."""
-    try:
-        parsed = json.loads(raw)
-    except ValueError:
-        text = raw.decode("utf-8", errors="replace").strip()
-        return " ".join(text.split())[:300]
-    for candidate in (
-        parsed.get("error") if isinstance(parsed, dict) else None,
-        parsed,
-    ):
-        if isinstance(candidate, dict):
-            for key in ("message", "detail", "msg"):
-                value = candidate.get(key)
-                if value:
-                    return " ".join(str(value).split())[:300]
-        elif isinstance(candidate, str) and candidate:
-            return candidate[:300]
-    return ""
-
-
-def describe_connection_error(base_url: str, exc: BaseException) -> str:
-    """One readable line for a failure to talk to ``base_url`` (no aiohttp internals)."""
-    host = base_url.split("://", 1)[-1].split("/", 1)[0]
-    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
-        return f"TLS certificate of {host} is not trusted ({exc.certificate_error})"
-    if isinstance(exc, aiohttp.ClientSSLError):
-        return f"TLS connection to {host} failed"
-    if isinstance(exc, aiohttp.InvalidURL):
-        return f"{base_url} is not a valid http(s) URL"
-    if isinstance(exc, aiohttp.ClientConnectorDNSError):
-        return f"host {host.rsplit(':', 1)[0]} not found (DNS)"
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        reason = exc.os_error.strerror if exc.os_error and exc.os_error.strerror else "refused"
-        return f"cannot connect to {host} ({reason.lower()})"
-    if isinstance(exc, TimeoutError | aiohttp.ServerTimeoutError):
-        return f"{host} did not answer in time"
-    if isinstance(exc, aiohttp.ServerDisconnectedError):
-        return f"{host} closed the connection"
-    return f"connection problem with {host} ({type(exc).__name__})"
-
-
-async def preflight(session: aiohttp.ClientSession | None, url: str, api: str) -> None:
-    """One short request to ``url`` before anything else: connection refused, an unknown host, a
-    TLS failure, or an HTML page where the API should answer stops the run at once."""
-    assert session is not None, "bind() a session first"
-    base = url.rsplit("/", 1)[0]
-    try:
-        async with session.get(url, timeout=aiohttp.ClientTimeout(total=10)) as response:
-            content_type = response.headers.get("Content-Type", "")
-            status = response.status
-    except (TimeoutError, aiohttp.ClientError) as exc:
-        raise UnreachableError(describe_connection_error(base, exc)) from exc
-    if 200 <= status < 300 and "html" in content_type.lower():
-        raise UnreachableError(
-            f"{base} answers with a web page, not the {api} API; check --api-url"
-        )

@@ -21,9 +21,15 @@ import aiohttp
 from importer.errors import AuthError, RejectedError, RetriableTargetError, StopRunError
 from importer.logs import get_logger
 from importer.models import Chunk, Conversation
-from importer.targets._http import RETRIABLE_STATUSES, Answer, fail, json_object, request_json
+from importer.targets._http import (
+    RETRIABLE_STATUSES,
+    Answer,
+    fail,
+    json_object,
+    preflight,
+    request_json,
+)
 from importer.targets.base import Receipt, TaskState, public_url
-from importer.targets.everos import preflight
 from importer.targets.goodmem_memories import PlannedMemory, plan_memories
 
 __all__ = ["GoodMemTarget", "ItemOutcome", "SpaceError", "classify_item_error"]
