@@ -153,7 +153,11 @@ def _run_import(args: argparse.Namespace) -> int:
     if report.checkpoint:
         print(f"Ledger: {report.checkpoint}")
     _write_report(args.report, report)
-    log.info("import_finished", **report.to_dict())
+    summary = report.to_dict()
+    if args.log_format != "json":  # a line for people; machines get the whole summary
+        summary = {k: summary[k] for k in ("exit_code", "messages_sent",
+                                          "messages_already_imported", "seconds")}
+    log.info("import_finished", **summary)
     if report.interrupted:
         resume = shlex.join([_program_name(), *resume_arguments(sys.argv[1:])])
         print(f"Interrupted. Progress is saved; resume with:\n  {resume}", file=sys.stderr)
