@@ -279,3 +279,59 @@ def test_plan_of_a_half_imported_folder_matches_what_the_import_sends(
                    for route, by_status in sandbox.metrics()["requests"].items()
                    if "tasks" not in route and "health" not in route)
     assert requests == 8
+
+
+def _slack_split(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """The test Slack export, and two date-range exports of it split at 1 March 2026 (each with
+    the workspace's lists, as Slack writes them)."""
+    whole = DATA / "slack" / "export"
+    early, late = tmp_path / "slack-early", tmp_path / "slack-late"
+    for part in (early, late):
+        shutil.copytree(whole, part, ignore=shutil.ignore_patterns("*-*-*.json"))
+    for day in whole.glob("*/*-*-*.json"):
+        part = early if day.stem < "2026-03-01" else late
+        (part / day.parent.name).mkdir(exist_ok=True)
+        shutil.copy(day, part / day.parent.name / day.name)
+    return whole, early, late
+
+
+def test_a_real_slack_export_split_by_date_stores_every_message_once(
+    tmp_path: Path, sandbox_factory: Callable[..., SandboxServer]
+) -> None:
+    whole, early, late = _slack_split(tmp_path)
+    reference = sandbox_factory()
+    assert run_cli(whole, "--api-url", reference.url, "--checkpoint-dir", tmp_path / "ck0",
+                   cwd=tmp_path).returncode == 0
+    expected = {c.key: c.unique_ids for c in reference.store.conversations()}
+    runs = {"together, newest first": [[late, early]], "one run after the other": [[late], [early]],
+            "whole, parts, whole": [[whole], [early], [late], [whole]]}
+    for i, (name, batches) in enumerate(runs.items()):
+        server = sandbox_factory()
+        for inputs in batches:
+            result = run_cli(*inputs, "--api-url", server.url, "--checkpoint-dir",
+                             tmp_path / f"ck{i + 1}", cwd=tmp_path)
+            assert result.returncode == 0, (name, result.stdout + result.stderr)
+        stored = {c.key: (c.messages, c.unique_ids) for c in server.store.conversations()}
+        assert stored == {k: (n, n) for k, n in expected.items()}, name
+
+
+def test_two_discord_exports_of_one_channel_store_the_union_once(
+    tmp_path: Path, sandbox_factory: Callable[..., SandboxServer]
+) -> None:
+    source = DATA / "discord" / "dce" / "Test Server - Text channels - general [1100000000000000001].json"
+    full = json.loads(source.read_text(encoding="utf-8"))
+    older = dict(full, messages=full["messages"][:-2])  # exported before the last two
+    newer = dict(full, messages=full["messages"][1:])  # the first one deleted since
+    for name, body in (("older", older), ("newer", newer)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / source.name).write_text(json.dumps(body), encoding="utf-8")
+    reference, sandbox = sandbox_factory(), sandbox_factory()
+    assert run_cli(source, "--api-url", reference.url, "--checkpoint-dir", tmp_path / "ck0",
+                   cwd=tmp_path).returncode == 0
+    [expected] = reference.store.conversations()
+    result = run_cli(tmp_path / "newer", tmp_path / "older", "--api-url", sandbox.url,
+                     "--checkpoint-dir", tmp_path / "ck", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    [stored] = sandbox.store.conversations()
+    assert stored.messages == stored.unique_ids == expected.unique_ids
+    assert stored.chronological
