@@ -43,7 +43,7 @@ def _split(tmp_path: Path) -> tuple[Path, Path, Path]:
     """One channel of 150 messages as a whole export and as two date-range parts that overlap
     by ten messages."""
     whole = _write(tmp_path / "whole" / "chan.json", "chan", _messages("chan", range(150)))
-    early = _write(tmp_path / "early" / "chan.json", "chan", _messages("chan", range(0, 80)))
+    early = _write(tmp_path / "early" / "chan.json", "chan", _messages("chan", range(80)))
     late = _write(tmp_path / "late" / "chan.json", "chan", _messages("chan", range(70, 150)))
     return whole, early, late
 
@@ -83,7 +83,7 @@ def test_backfill_and_edits_are_counted(tmp_path: Path, sandbox: SandboxServer) 
             "--report", tmp_path / "report.json"]
     newer = _write(tmp_path / "a" / "c.json", "c", _messages("c", range(50, 100)))
     assert run_cli(newer, *args, cwd=tmp_path).returncode == 0
-    edited = _messages("c", range(0, 100))
+    edited = _messages("c", range(100))
     edited[60]["content"] = "edited later"
     full = _write(tmp_path / "b" / "c.json", "c", edited)
     result = run_cli(full, *args, cwd=tmp_path)
@@ -335,3 +335,17 @@ def test_two_discord_exports_of_one_channel_store_the_union_once(
     [stored] = sandbox.store.conversations()
     assert stored.messages == stored.unique_ids == expected.unique_ids
     assert stored.chronological
+
+
+def test_a_task_unknown_right_after_its_202_is_asked_again_not_assumed(
+    tmp_path: Path, sandbox_factory: Callable[..., SandboxServer]
+) -> None:
+    """The status store lags 0.5 s behind the 202: before, the first 404 counted as done."""
+    server = sandbox_factory(faults=FaultConfig(task_visible_after_ms=500, task_fail_rate=1.0))
+    path = _write(tmp_path / "in" / "g.json", "g", _messages("g", range(20)))
+    result = run_cli(path, "--api-url", server.url, "--checkpoint-dir", tmp_path / "ck",
+                     "--report", tmp_path / "r.json", cwd=tmp_path)
+    # every task fails once it is visible: the chunk is resent, then the conversation fails
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "failed on the server" in result.stdout
+    assert json.loads((tmp_path / "r.json").read_text())["in_doubt"] == []

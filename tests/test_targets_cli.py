@@ -7,6 +7,7 @@ import random
 import signal
 import time
 from collections.abc import Callable
+from itertools import pairwise
 from pathlib import Path
 
 from importer.sandbox import FaultConfig, SandboxServer
@@ -56,7 +57,7 @@ def _memories_cover_each_message_once(server: SandboxServer, conversations: int,
     assert len(covered) == conversations
     for key, ranges in covered.items():
         ranges.sort()
-        for (_, last), (first, _) in zip(ranges, ranges[1:], strict=False):
+        for (_, last), (first, _) in pairwise(ranges):
             assert last < first, (key, ranges)  # no message in two memories
         assert ranges[0][0].endswith("-00000") and ranges[-1][1].endswith(f"-{messages - 1:05d}")
     total = sum((m.metadata or {})["message_count"] for m in memories)

@@ -259,7 +259,9 @@ async def _get_task(request: web.Request) -> web.Response:
     task_id = request.match_info["task_id"]
     task = request.app[STORE].task(task_id)
     now = time.time()
-    if task is None or now - task.created_at > request.app[FAULTS].config.task_ttl_s:
+    config = request.app[FAULTS].config
+    lagging = task is not None and now - task.created_at < config.task_visible_after_ms / 1000
+    if task is None or lagging or now - task.created_at > config.task_ttl_s:
         return _error(404, f"task {task_id!r} not found (unknown or expired)")
     status = "processing" if now < task.ready_at else task.outcome
     return _data({"task_id": task.task_id, "status": status})

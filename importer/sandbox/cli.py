@@ -42,6 +42,8 @@ _FAULT_FLAGS: tuple[tuple[str, type, str, str], ...] = (
     ("--rate-limit-retry-ms", float, "MS", "Retry-After those 429s ask for (200)"),
     ("--drop-rate", float, "FRACTION", "fraction of adds closed without an answer"),
     ("--task-fail-rate", float, "FRACTION", "fraction of async tasks that end 'failed'"),
+    ("--task-visible-after-ms", float, "MS",
+     "a new task answers 404 this long (a status store lagging behind the 202)"),
     ("--background-rate", float, "FRACTION", "fraction of EverCore adds answered 202 (background)"),
     ("--item-error-rate", float, "FRACTION", "fraction of GoodMem items answered UNAVAILABLE"),
     ("--seed", int, "N", "seed for reproducible faults"),

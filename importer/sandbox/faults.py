@@ -49,6 +49,8 @@ class FaultConfig(BaseModel):
     item_error_rate: float = Field(default=0, ge=0, le=1)
     #: how long task status is kept; afterwards GET task answers 404
     task_ttl_s: float = Field(default=3600, ge=0)
+    #: a new task is unknown (404) for this long, as a status store that lags behind the 202
+    task_visible_after_ms: float = Field(default=0, ge=0)
     #: seed of the dice, so a run with faults is reproducible
     seed: int | None = None
 
