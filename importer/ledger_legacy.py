@@ -88,10 +88,20 @@ def _states(path: Path, snapshot: dict[str, Any]) -> dict[str, LegacyState]:
             if entry["seq"] > seq:
                 raw[entry["key"]] = entry["state"]
                 seq = entry["seq"]
-    return {key: _state(value) for key, value in raw.items() if isinstance(value, dict)}
+    states: dict[str, LegacyState] = {}
+    for key, value in raw.items():
+        try:
+            states[str(key)] = _state(value)
+        except (TypeError, ValueError, AttributeError):
+            # a damaged entry proves nothing: that conversation is not taken over (its messages
+            # may be sent again) rather than the upgrade failing
+            continue
+    return states
 
 
 def _journal_entries(path: Path) -> Iterator[dict[str, Any]]:
+    """Journal lines with a whole-number ``seq`` and a ``key``; torn or malformed lines are
+    skipped (they were never acknowledged as durable)."""
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError:
@@ -101,7 +111,11 @@ def _journal_entries(path: Path) -> Iterator[dict[str, Any]]:
             entry = json.loads(line)
         except ValueError:
             continue  # a line torn by a crash was never acknowledged as durable
-        if isinstance(entry, dict) and {"seq", "key", "state"} <= entry.keys():
+        if (
+            isinstance(entry, dict)
+            and {"seq", "key", "state"} <= entry.keys()
+            and isinstance(entry["seq"], int)
+        ):
             yield entry
 
 
