@@ -217,9 +217,10 @@ def iter_conversations(source: ExportSource, id_field: str) -> Iterator[tuple[st
         stream = _Tracking(raw_stream, first)
         read, last_id = 0, None
         try:
-            for index, item in enumerate(iter_json_items(stream, "" if single else "item")):
+            # positions count from 1, as people count them
+            for index, item in enumerate(iter_json_items(stream, "" if single else "item"), 1):
                 yield ("top level" if single else f"conversation {index}"), item
-                read, last_id = index + 1, item.get(id_field) if isinstance(item, dict) else None
+                read, last_id = index, item.get(id_field) if isinstance(item, dict) else None
             return
         except JSONError as exc:
             problem = json_problem(exc, stream.tail if stream.at_end else None)
@@ -229,13 +230,13 @@ def iter_conversations(source: ExportSource, id_field: str) -> Iterator[tuple[st
 
 
 def _after(read: int, last_id: object, single: bool) -> str:
-    """Where a file broke off: after the last conversation read whole (counted from 0)."""
+    """Where a file broke off: after the last conversation read whole (counted from 1)."""
     if single:
         return "top level"
     if read == 0:
         return "before the first conversation was read whole"
     label = f" (id {last_id})" if isinstance(last_id, str) else ""
-    return f"after conversation {read - 1}{label}"
+    return f"after conversation {read}{label}"
 
 
 def _reason(exc: BaseException) -> str:

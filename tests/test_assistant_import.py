@@ -100,7 +100,7 @@ def test_a_truncated_export_imports_what_is_whole_and_fails_naming_the_place(
     code, output = _import(path, tmp_path)
     assert code == 1
     assert (
-        "conversations.json: after conversation 0 (id 68a0c1d2-0001-800a-9c11-5e2f00000001):"
+        "conversations.json: after conversation 1 (id 68a0c1d2-0001-800a-9c11-5e2f00000001):"
         " truncated JSON (the file ends too early)"
     ) in output
     stored = _stored(tmp_path / "sandbox.db")

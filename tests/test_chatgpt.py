@@ -322,9 +322,9 @@ def item_starts(data: bytes) -> list[int]:
     ("inside", "kept", "where"),
     [
         (0, 0, "before the first conversation was read whole"),
-        (1, 1, "after conversation 0 (id 68a0c1d2-0001-800a-9c11-5e2f00000001)"),
-        (3, 3, "after conversation 2 (id 68a0c1d2-0003-800a-9c11-5e2f00000003)"),
-        (4, 3, "after conversation 3 (id 68a0c1d2-0004-800a-9c11-5e2f00000004)"),
+        (1, 1, "after conversation 1 (id 68a0c1d2-0001-800a-9c11-5e2f00000001)"),
+        (3, 3, "after conversation 3 (id 68a0c1d2-0003-800a-9c11-5e2f00000003)"),
+        (4, 3, "after conversation 4 (id 68a0c1d2-0004-800a-9c11-5e2f00000004)"),
     ],
 )
 def test_truncated_file_keeps_what_came_before_and_names_the_place(
@@ -362,7 +362,7 @@ def test_truncated_zip_member_is_named_inside_the_zip(tmp_path: Path) -> None:
     assert len(conversations) == 1
     [error] = converter.rejected
     assert str(error) == (
-        f"{archive}!/conversations.json: after conversation 0"
+        f"{archive}!/conversations.json: after conversation 1"
         f" (id 68a0c1d2-0001-800a-9c11-5e2f00000001): {TRUNCATED}"
     )
 
@@ -396,9 +396,9 @@ def test_bad_entries_are_named_and_the_rest_is_imported(tmp_path: Path) -> None:
     assert [c.session_id for c in conversations] == ["68a0c1d2-0001-800a-9c11-5e2f00000001"]
     [error] = converter.rejected
     assert error.problems == [
-        f"{path}: conversation 1: expected a conversation object, got 'oops'",
-        f"{path}: conversation 2: field 'id' is missing",
-        f"{path}: conversation 3 (id c-nomap): field 'mapping' must be an object of message nodes",
+        f"{path}: conversation 2: expected a conversation object, got 'oops'",
+        f"{path}: conversation 3: field 'id' is missing",
+        f"{path}: conversation 4 (id c-nomap): field 'mapping' must be an object of message nodes",
     ]
 
 

@@ -265,7 +265,7 @@ def test_truncated_file_keeps_what_came_before_and_names_the_place(tmp_path: Pat
     conversations, converter = convert(path)
     assert [c.session_id for c in conversations] == [GARDEN]
     [error] = converter.rejected
-    assert str(error) == f"{path}: after conversation 0 (id {GARDEN}): {TRUNCATED}"
+    assert str(error) == f"{path}: after conversation 1 (id {GARDEN}): {TRUNCATED}"
 
 
 @pytest.mark.parametrize(
@@ -290,7 +290,7 @@ def test_bad_entries_are_named_and_the_rest_is_imported(tmp_path: Path) -> None:
     assert [c.session_id for c in conversations] == [HAIKU]
     [error] = converter.rejected
     assert error.problems == [
-        f"{path}: conversation 1: expected a conversation object, got 7",
-        f"{path}: conversation 2: field 'uuid' is missing",
-        f"{path}: conversation 3 (uuid u-x): field 'chat_messages' must be a list",
+        f"{path}: conversation 2: expected a conversation object, got 7",
+        f"{path}: conversation 3: field 'uuid' is missing",
+        f"{path}: conversation 4 (uuid u-x): field 'chat_messages' must be a list",
     ]
