@@ -67,7 +67,7 @@ async def test_setup_sends_the_files_session_meta(
     (solo,) = ConversationFormatConverter().read(DATA / "evercore" / "solo_chat_en.json")
     await target(sandbox, http).setup(solo)
 
-    group_id = "user_001/chat_user_001_assistant"  # the personal key's id part
+    group_id = "chat_user_001_assistant"  # the personal conversation's session
     meta = sandbox.store.evercore.meta(group_id)
     assert meta is not None
     body = meta["body"]
@@ -146,12 +146,15 @@ async def test_create_time_is_in_the_named_zone_or_utc(
     assert sandbox.store.evercore.messages("team")[0]["create_time"] == create_time
 
 
-async def test_personal_conversations_use_the_keys_id_part_as_group(
+async def test_personal_conversations_use_their_session_else_the_user_as_group(
     sandbox: SandboxServer, http: aiohttp.ClientSession
 ) -> None:
-    conv = conversation(kind="personal", session_id="s1")
-    await target(sandbox, http).add(conv, one(conv, 0))
-    assert [g.group_id for g in sandbox.store.evercore.groups()] == ["alice/s1"]
+    """As seed 000's script sends a solo file: its session_meta.group_id is the group."""
+    with_session = conversation(kind="personal", session_id="s1")
+    without = conversation(kind="personal")
+    await target(sandbox, http).add(with_session, one(with_session, 0))
+    await target(sandbox, http).add(without, one(without, 0))
+    assert sorted(g.group_id for g in sandbox.store.evercore.groups()) == ["alice", "s1"]
 
 
 async def test_slow_requests_answer_202_and_their_status_moves_to_success(

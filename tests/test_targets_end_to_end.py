@@ -51,12 +51,12 @@ async def test_evercore_one_message_at_a_time_through_background_requests(
     report = await importer().import_paths([team, solo])
     assert (report.exit_code, report.messages_sent) == (0, 60)
     groups = {g.group_id: g for g in server.store.evercore.groups()}
-    assert set(groups) == {"small-team", "u1/small-solo"}  # personal: the key's id part
-    for group, count in ((groups["small-team"], 40), (groups["u1/small-solo"], 20)):
+    assert set(groups) == {"small-team", "small-solo"}  # personal: its session
+    for group, count in ((groups["small-team"], 40), (groups["small-solo"], 20)):
         assert (group.messages, group.duplicates, group.chronological, group.meta) == (
             count, 0, True, True,
         )
-    assert groups["u1/small-solo"].scene == "solo"
+    assert groups["small-solo"].scene == "solo"
     first = server.store.evercore.messages("small-team")[0]
     assert (first["create_time"], first["sender_name"]) == ("2025-02-01T10:00:00+08:00", "Ben")
     assert server.metrics()["requests"]["GET /api/v1/stats/request"]["200"] > 0

@@ -135,11 +135,11 @@ class EverCoreTarget:
 
 
 def group_id_of(conversation: Conversation) -> str:
-    """The server's ``group_id``: the group id, or for a personal conversation the key's id part
-    (``user`` or ``user/session``), so two sessions of one user stay apart."""
+    """The server's ``group_id``: the group id; for a personal conversation its session (a solo
+    file's own ``session_meta.group_id``, as seed 000's script sends it), else the user id."""
     if conversation.kind == "group":
         return conversation.conversation_id
-    return conversation.key.partition(":")[2]
+    return conversation.session_id or conversation.conversation_id
 
 
 def _meta_body(conversation: Conversation) -> dict[str, Any]:
