@@ -24,215 +24,48 @@ never secrets.
 from __future__ import annotations
 
 import asyncio
-import hashlib
+import functools
 import json
 import os
-import re
 import sqlite3
 import time
-from array import array
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 import filelock
 
 from importer.errors import CheckpointError
+from importer.ledger.records import (
+    ConversationState,
+    InDoubt,
+    LedgerTotals,
+    LegacyCursor,
+    conversation_digest,
+    ledger_name,
+    now,
+    pack_entries,
+    unpack_entries,
+)
+from importer.ledger.sql import (
+    SCHEMA,
+    SCHEMA_VERSION,
+    copy_rows,
+    ensure,
+    known,
+    state,
+    summary_states,
+    totals,
+    transaction,
+    write_atomically,
+)
 from importer.logs import get_logger
 
-__all__ = [
-    "SCHEMA_VERSION",
-    "ConversationState",
-    "InDoubt",
-    "InFlight",
-    "Ledger",
-    "LedgerTotals",
-    "LedgerView",
-    "content_digest",
-    "id_digest",
-    "ledger_name",
-    "read_summary",
-]
+__all__ = ["Ledger"]
 
 log = get_logger(__name__)
 T = TypeVar("T")
-
-SCHEMA_VERSION = 2
-#: ids asked of SQLite per query (well under its limit of bound parameters)
-_LOOKUP_BATCH = 500
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS conversations (
-    conv INTEGER PRIMARY KEY,
-    key TEXT NOT NULL UNIQUE,
-    acked INTEGER NOT NULL DEFAULT 0,
-    max_ts INTEGER,
-    group_ready INTEGER NOT NULL DEFAULT 0,
-    flushed_at INTEGER,
-    failure TEXT,
-    origin TEXT NOT NULL DEFAULT '',
-    updated_at TEXT NOT NULL DEFAULT ''
-);
-CREATE TABLE IF NOT EXISTS acked (
-    conv INTEGER NOT NULL,
-    id INTEGER NOT NULL,
-    content INTEGER NOT NULL,
-    PRIMARY KEY (conv, id)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS inflight (
-    conv INTEGER PRIMARY KEY,
-    first_id TEXT NOT NULL,
-    last_id TEXT NOT NULL,
-    count INTEGER NOT NULL,
-    max_ts INTEGER NOT NULL,
-    entries BLOB NOT NULL,
-    task_id TEXT,
-    sent_at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS in_doubt (
-    conv INTEGER NOT NULL,
-    kind TEXT NOT NULL,
-    first_id TEXT NOT NULL,
-    last_id TEXT NOT NULL,
-    count INTEGER NOT NULL,
-    task_id TEXT,
-    entries BLOB NOT NULL,
-    noted_at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS legacy (
-    conv INTEGER PRIMARY KEY,
-    cursor_ts INTEGER NOT NULL,
-    cursor_ids TEXT NOT NULL,
-    task_id TEXT,
-    task_cursor_ts INTEGER,
-    task_cursor_ids TEXT
-);
-"""
-
-
-def _digest(text: str) -> int:
-    return int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(), "big",
-                          signed=True)
-
-
-def id_digest(message_id: str) -> int:
-    """The 64-bit digest a message id is remembered by."""
-    return _digest(message_id)
-
-
-def content_digest(sender_id: str, content: str) -> int:
-    """The 64-bit digest of what a message says, to notice edits of acknowledged messages."""
-    return _digest(f"{sender_id}\x00{content}")
-
-
-def conversation_digest(key: str) -> int:
-    return _digest(key)
-
-
-def ledger_name(identity: str) -> str:
-    """A readable, file-name-safe name for the ledger of ``identity``."""
-    digest = hashlib.sha256(identity.encode("utf-8")).hexdigest()[:12]
-    readable = re.sub(r"^[a-z]+:(sandbox:)?(https?://)?", "", identity)
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", readable).strip("-.")[-40:].strip("-.") or "target"
-    protocol = identity.split(":", 1)[0]
-    return f"{protocol}-{slug}-{digest}"
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def pack_entries(entries: Iterable[tuple[int, int]]) -> bytes:
-    flat = array("q")
-    for hid, chash in entries:
-        flat.append(hid)
-        flat.append(chash)
-    return flat.tobytes()
-
-
-def unpack_entries(blob: bytes) -> list[tuple[int, int]]:
-    flat = array("q")
-    flat.frombytes(blob)
-    return list(zip(flat[0::2], flat[1::2], strict=True))
-
-
-@dataclass(frozen=True)
-class InFlight:
-    """A chunk whose send was journaled before the request: its messages (as digests), its
-    bounds for reports, and the task id once the server accepted it."""
-
-    first_id: str
-    last_id: str
-    count: int
-    max_ts: int
-    entries: list[tuple[int, int]]
-    task_id: str | None
-
-
-@dataclass(frozen=True)
-class InDoubt:
-    """A chunk whose fate cannot be known. ``kind``: ``expired`` (its task was gone on resume:
-    assumed stored) or ``resent`` (sent before a crash with no answer recorded: sent again, so it
-    may be stored twice)."""
-
-    key: str
-    kind: str
-    first_id: str
-    last_id: str
-    count: int
-    task_id: str | None
-
-    def describe(self) -> str:
-        span = f"messages {self.first_id}..{self.last_id}"
-        if self.kind == "expired":
-            task = f" (task {self.task_id})" if self.task_id else ""
-            return (f"{self.key}: {self.count} messages in doubt, {span}{task}: the server forgot "
-                    "the task before it was seen to finish; assumed stored")
-        return (f"{self.key}: up to {self.count} messages may have been stored twice, {span}: "
-                "sent before an interruption with no answer recorded, then sent again")
-
-
-@dataclass(frozen=True)
-class ConversationState:
-    """What the ledger remembers about one conversation."""
-
-    acked: int = 0
-    max_ts: int | None = None
-    group_ready: bool = False
-    flushed_at: int | None = None
-    failure: str | None = None
-    origin: str = ""
-    inflight: InFlight | None = None
-
-    @property
-    def complete(self) -> bool:
-        return self.flushed_at is not None and self.flushed_at == self.acked and not self.inflight
-
-
-@dataclass
-class LedgerTotals:
-    conversations: int = 0
-    acked: int = 0
-    complete: int = 0
-    failed: int = 0
-    inflight: int = 0
-    in_doubt: list[InDoubt] = field(default_factory=list)
-
-
-@dataclass
-class _Legacy:
-    cursor_ts: int
-    cursor_ids: frozenset[str]
-    task_id: str | None
-    task_cursor: tuple[int, frozenset[str]] | None
-
-    def covers(self, timestamp: int, message_id: str, cursor: tuple[int, frozenset[str]]) -> bool:
-        ts, ids = cursor
-        return timestamp < ts or (timestamp == ts and message_id in ids)
 
 
 class Ledger:
@@ -249,7 +82,7 @@ class Ledger:
         self._executor: ThreadPoolExecutor | None = None
         self._pending: list[tuple[Callable[[sqlite3.Connection], None], asyncio.Future[None]]] = []
         self._committer: asyncio.Task[None] | None = None
-        self._legacy: dict[int, _Legacy] = {}
+        self._legacy: dict[int, LegacyCursor] = {}
         self.migrated_from: list[str] = []
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -319,7 +152,7 @@ class Ledger:
             return [*notes, lost]
         try:
             for table in ("conversations", "acked", "inflight", "in_doubt", "legacy"):
-                kept, problem = _copy_rows(old, fresh, table)
+                kept, problem = copy_rows(old, fresh, table)
                 notes.append(f"{table}: {kept} rows kept" + (f"; the rest is lost ({problem})"
                                                            if problem else ""))
         finally:
@@ -344,7 +177,7 @@ class Ledger:
                     f"ledger {self.path} has schema version {version}; this importer reads "
                     f"version {SCHEMA_VERSION} (upgrade the importer)"
                 )
-            db.executescript(_SCHEMA)
+            db.executescript(SCHEMA)
             db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             db.execute(
                 "INSERT OR IGNORE INTO meta(name, value) VALUES ('identity', ?)", (self.identity,)
@@ -366,9 +199,9 @@ class Ledger:
         try:
             await self.flush()
             if self._db is not None:
-                totals = await self._run(_totals)
-                summary = await self._run(_summary_states)
-                await asyncio.to_thread(self._write_summary, totals, summary)
+                counts = await self._run(totals)
+                summary = await self._run(summary_states)
+                await asyncio.to_thread(self._write_summary, counts, summary)
         finally:
             if self._executor is not None:
                 self._executor.shutdown(wait=True)
@@ -386,15 +219,15 @@ class Ledger:
 
     async def state(self, key: str) -> ConversationState:
         conv = conversation_digest(key)
-        return await self._run(lambda db: _state(db, conv))
+        return await self._run(lambda db: state(db, conv))
 
     async def known(self, key: str, hids: Sequence[int]) -> dict[int, int]:
         """Of the message digests ``hids``, those acknowledged, with their content digests."""
         conv = conversation_digest(key)
-        return await self._run(lambda db: _known(db, conv, hids))
+        return await self._run(lambda db: known(db, conv, hids))
 
     async def totals(self) -> LedgerTotals:
-        return await self._run(_totals)
+        return await self._run(totals)
 
     def legacy_covers(self, key: str, timestamp: int, message_id: str) -> bool:
         """Whether a 0.1.0 checkpoint taken over says this message was acknowledged."""
@@ -414,13 +247,13 @@ class Ledger:
         entries: list[tuple[int, int]],
     ) -> None:
         """Journal the intent to send a chunk, before the request leaves."""
-        conv, blob, now = conversation_digest(key), pack_entries(entries), _now()
+        conv, blob, stamp = conversation_digest(key), pack_entries(entries), now()
 
         def op(db: sqlite3.Connection) -> None:
-            _ensure(db, conv, key)
+            ensure(db, conv, key)
             db.execute(
                 "INSERT OR REPLACE INTO inflight VALUES (?, ?, ?, ?, ?, ?, NULL, ?)",
-                (conv, first_id, last_id, len(entries), max_ts, blob, now),
+                (conv, first_id, last_id, len(entries), max_ts, blob, stamp),
             )
 
         await self._commit(op)
@@ -444,7 +277,7 @@ class Ledger:
 
         def op(db: sqlite3.Connection) -> None:
             nonlocal added
-            _ensure(db, conv, key)
+            ensure(db, conv, key)
             before = db.total_changes
             db.executemany(
                 "INSERT OR IGNORE INTO acked(conv, id, content) VALUES (?, ?, ?)",
@@ -454,7 +287,7 @@ class Ledger:
             db.execute(
                 "UPDATE conversations SET acked = acked + ?, max_ts = MAX(COALESCE(max_ts, ?), ?),"
                 " failure = NULL, origin = COALESCE(?, origin), updated_at = ? WHERE conv = ?",
-                (added if count else 0, max_ts, max_ts, origin, _now(), conv),
+                (added if count else 0, max_ts, max_ts, origin, now(), conv),
             )
             if count:
                 db.execute("DELETE FROM inflight WHERE conv=?", (conv,))
@@ -462,7 +295,7 @@ class Ledger:
                 db.execute(
                     "INSERT INTO in_doubt VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     (conv, in_doubt.kind, in_doubt.first_id, in_doubt.last_id, in_doubt.count,
-                     in_doubt.task_id, pack_entries(entries), _now()),
+                     in_doubt.task_id, pack_entries(entries), now()),
                 )
 
         await self._commit(op)
@@ -478,7 +311,7 @@ class Ledger:
                 db.execute(
                     "INSERT INTO in_doubt VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     (conv, resent.kind, resent.first_id, resent.last_id, resent.count,
-                     resent.task_id, b"", _now()),
+                     resent.task_id, b"", now()),
                 )
 
         await self._commit(op)
@@ -490,9 +323,9 @@ class Ledger:
         conv = conversation_digest(key)
 
         def op(db: sqlite3.Connection) -> None:
-            _ensure(db, conv, key)
+            ensure(db, conv, key)
             sets: list[str] = ["updated_at = ?"]
-            values: list[Any] = [_now()]
+            values: list[Any] = [now()]
             if group_ready is not None:
                 sets.append("group_ready = ?")
                 values.append(int(group_ready))
@@ -584,7 +417,7 @@ class Ledger:
             batch, self._pending = self._pending, []
             ops = [op for op, _ in batch]
             try:
-                await self._run(lambda db: _transaction(db, ops))
+                await self._run(functools.partial(transaction, ops=ops))
             except (sqlite3.Error, OSError) as exc:
                 error = CheckpointError(f"cannot write the ledger {self.path}: {exc}")
                 for _, waiter in batch:
@@ -609,16 +442,16 @@ class Ledger:
             "version": SCHEMA_VERSION,
             "target": self.identity,
             "ledger": self.path.name,
-            "updated_at": _now(),
+            "updated_at": now(),
             "conversations": len(states),
             "acknowledged_messages": totals.acked,
             "in_doubt": [d.describe() for d in totals.in_doubt],
             "states": states,
         }
-        _write_atomically(self.summary_path, json.dumps(summary, indent=1, ensure_ascii=False))
+        write_atomically(self.summary_path, json.dumps(summary, indent=1, ensure_ascii=False))
 
     def _migrate_legacy(self) -> None:
-        from importer.ledger_legacy import find_legacy_checkpoints
+        from importer.ledger.legacy import find_legacy_checkpoints
 
         assert self._db is not None
         for found in find_legacy_checkpoints(self.directory, self.identity):
@@ -626,7 +459,7 @@ class Ledger:
                 self._db.execute("BEGIN")
                 for key, state in found.states.items():
                     conv = conversation_digest(key)
-                    _ensure(self._db, conv, key)
+                    ensure(self._db, conv, key)
                     self._db.execute(
                         "UPDATE conversations SET acked = MAX(acked, ?), group_ready = MAX("
                         "group_ready, ?), flushed_at = COALESCE(flushed_at, ?), origin = ? "
@@ -649,186 +482,8 @@ class Ledger:
     def _load_legacy(self) -> None:
         assert self._db is not None
         for conv, ts, ids, task, task_ts, task_ids in self._db.execute("SELECT * FROM legacy"):
-            self._legacy[conv] = _Legacy(
+            self._legacy[conv] = LegacyCursor(
                 ts, frozenset(json.loads(ids)), task,
                 (task_ts, frozenset(json.loads(task_ids))) if task else None,
             )
 
-
-# -- SQL, run on the ledger's thread ----------------------------------------------------------------
-
-
-def _transaction(db: sqlite3.Connection, ops: Sequence[Callable[[sqlite3.Connection], object]]) -> None:
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        for op in ops:
-            op(db)
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
-    db.execute("COMMIT")
-
-
-def _ensure(db: sqlite3.Connection, conv: int, key: str) -> None:
-    db.execute("INSERT OR IGNORE INTO conversations(conv, key) VALUES (?, ?)", (conv, key))
-
-
-def _state(db: sqlite3.Connection, conv: int) -> ConversationState:
-    row = db.execute(
-        "SELECT acked, max_ts, group_ready, flushed_at, failure, origin FROM conversations "
-        "WHERE conv=?", (conv,)
-    ).fetchone()
-    if row is None:
-        return ConversationState()
-    flight = db.execute(
-        "SELECT first_id, last_id, count, max_ts, entries, task_id FROM inflight WHERE conv=?",
-        (conv,),
-    ).fetchone()
-    inflight = None
-    if flight is not None:
-        first, last, count, max_ts, blob, task = flight
-        inflight = InFlight(first, last, count, max_ts, unpack_entries(blob), task)
-    acked, max_ts, ready, flushed, failure, origin = row
-    return ConversationState(acked, max_ts, bool(ready), flushed, failure, origin, inflight)
-
-
-def _known(db: sqlite3.Connection, conv: int, hids: Sequence[int]) -> dict[int, int]:
-    found: dict[int, int] = {}
-    for start in range(0, len(hids), _LOOKUP_BATCH):
-        batch = hids[start : start + _LOOKUP_BATCH]
-        marks = ",".join("?" * len(batch))
-        found.update(db.execute(
-            f"SELECT id, content FROM acked WHERE conv=? AND id IN ({marks})", (conv, *batch)
-        ).fetchall())
-    return found
-
-
-def _totals(db: sqlite3.Connection) -> LedgerTotals:
-    totals = LedgerTotals()
-    row = db.execute(
-        "SELECT COUNT(*), COALESCE(SUM(acked), 0), COALESCE(SUM(flushed_at IS NOT NULL AND "
-        "flushed_at = acked AND conv NOT IN (SELECT conv FROM inflight)), 0), "
-        "COALESCE(SUM(failure IS NOT NULL), 0) FROM conversations"
-    ).fetchone()
-    totals.conversations, totals.acked, totals.complete, totals.failed = row
-    totals.inflight = db.execute("SELECT COUNT(*) FROM inflight").fetchone()[0]
-    totals.in_doubt = [
-        InDoubt(key, kind, first, last, count, task)
-        for key, kind, first, last, count, task in db.execute(
-            "SELECT c.key, d.kind, d.first_id, d.last_id, d.count, d.task_id FROM in_doubt d "
-            "JOIN conversations c ON c.conv = d.conv ORDER BY d.rowid"
-        )
-    ]
-    return totals
-
-
-def _summary_states(db: sqlite3.Connection) -> dict[str, dict[str, Any]]:
-    states: dict[str, dict[str, Any]] = {}
-    flights = {conv: (first, last, count, task) for conv, first, last, count, task in db.execute(
-        "SELECT conv, first_id, last_id, count, task_id FROM inflight")}
-    for conv, key, acked, ready, flushed, failure, origin in db.execute(
-        "SELECT conv, key, acked, group_ready, flushed_at, failure, origin FROM conversations "
-        "ORDER BY key"
-    ):
-        state: dict[str, Any] = {"acked": acked}
-        if origin:
-            state["origin"] = origin
-        if ready:
-            state["group_ready"] = True
-        if flushed is not None:
-            state["flushed_at"] = flushed
-        if failure:
-            state["failure"] = failure
-        if conv in flights:
-            first, last, count, task = flights[conv]
-            state["inflight"] = {"first_id": first, "last_id": last, "count": count,
-                                 "task_id": task}
-        states[key] = state
-    return states
-
-
-class LedgerView:
-    """A ledger read without its lock (``plan``, ``--validate-only``): what would be sent."""
-
-    def __init__(self, directory: Path | str, identity: str) -> None:
-        self.path = Path(directory) / f"{ledger_name(identity)}.ledger.sqlite"
-        self._db: sqlite3.Connection | None = None
-        self._legacy: dict[int, _Legacy] = {}
-        if self.path.exists():
-            try:
-                self._db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True,
-                                           check_same_thread=False)
-                for conv, ts, ids, task, task_ts, task_ids in self._db.execute(
-                    "SELECT * FROM legacy"
-                ):
-                    self._legacy[conv] = _Legacy(ts, frozenset(json.loads(ids)), task, None)
-            except sqlite3.DatabaseError as exc:
-                raise CheckpointError(f"ledger {self.path} is damaged ({exc})") from exc
-
-    @property
-    def exists(self) -> bool:
-        return self._db is not None
-
-    def state(self, key: str) -> ConversationState:
-        return _state(self._db, conversation_digest(key)) if self._db else ConversationState()
-
-    def acknowledged(self, key: str, messages: Sequence[tuple[str, int]]) -> list[bool]:
-        """For each (message id, timestamp): whether the target acknowledged it."""
-        conv = conversation_digest(key)
-        known = _known(self._db, conv, [id_digest(m) for m, _ in messages]) if self._db else {}
-        legacy = self._legacy.get(conv)
-        return [
-            id_digest(mid) in known or (
-                legacy is not None
-                and legacy.covers(ts, mid, (legacy.cursor_ts, legacy.cursor_ids))
-            )
-            for mid, ts in messages
-        ]
-
-    def close(self) -> None:
-        if self._db is not None:
-            self._db.close()
-
-
-def read_summary(ledger_path: Path) -> tuple[str, LedgerTotals, dict[str, dict[str, Any]]]:
-    """The identity, totals and per-conversation states of a ledger, read without its lock
-    (``status`` reads a ledger a run may be using)."""
-    try:
-        db = sqlite3.connect(f"file:{ledger_path}?mode=ro", uri=True)
-    except sqlite3.Error as exc:
-        raise CheckpointError(f"cannot open ledger {ledger_path}: {exc}") from exc
-    try:
-        identity = db.execute("SELECT value FROM meta WHERE name='identity'").fetchone()[0]
-        return identity, _totals(db), _summary_states(db)
-    except (sqlite3.Error, TypeError) as exc:
-        raise CheckpointError(f"{ledger_path} is not a readable ledger ({exc})") from exc
-    finally:
-        db.close()
-
-
-def _copy_rows(old: sqlite3.Connection, new: sqlite3.Connection, table: str) -> tuple[int, str]:
-    """Copy the readable rows of ``table``; returns how many, and why it stopped early."""
-    kept = 0
-    try:
-        cursor = old.execute(f"SELECT * FROM {table}")
-        while True:
-            rows = cursor.fetchmany(10_000)
-            if not rows:
-                return kept, ""
-            marks = ",".join("?" * len(rows[0]))
-            new.execute("BEGIN")
-            new.executemany(f"INSERT OR IGNORE INTO {table} VALUES ({marks})", rows)
-            new.execute("COMMIT")
-            kept += len(rows)
-    except sqlite3.DatabaseError as exc:
-        return kept, str(exc)
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
