@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
@@ -339,25 +339,10 @@ class Pipeline:
             key, max_messages=self.limits.max_messages, max_bytes=self.limits.max_bytes
         )
         ready = state.group_ready
-        newest = state.max_ts
-        pages = spool.messages(spooled)
-        while True:
-            page = await asyncio.to_thread(next, pages, None)
-            if page is None:
-                break
-            pending = await self._pending(key, page, newest, result)
-            self.progress.advance(len(page) - len(pending))
-            for message in pending:
-                chunk = builder.add(message)
-                if chunk is not None:
-                    if not ready:
-                        ready = await self._setup(conversation)
-                    if not await self._deliver(conversation, chunk, builder, result):
-                        return
-        chunk = builder.finish()
-        if chunk is not None:
+        async for chunk in self._chunks(spool, spooled, builder, state.max_ts, result):
             if not ready:
-                ready = await self._setup(conversation)
+                await self._setup(conversation)
+                ready = True
             if not await self._deliver(conversation, chunk, builder, result):
                 return
         if result.failed_messages:
@@ -372,6 +357,21 @@ class Pipeline:
             await self.hooks._flush(conversation)
             await self.ledger.update(key, flushed_at=state.acked)
         log.info("conversation_done", conversation=key, sent=result.sent, already=result.already)
+
+    async def _chunks(
+        self, spool: Spool, spooled: SpooledConversation, builder: ChunkBuilder,
+        newest: int | None, result: ConversationResult,
+    ) -> AsyncIterator[Chunk]:
+        """The chunks of the conversation's messages the target lacks, read page by page."""
+        pages = spool.messages(spooled)
+        while (page := await asyncio.to_thread(next, pages, None)) is not None:
+            pending = await self._pending(spooled.key, page, newest, result)
+            self.progress.advance(len(page) - len(pending))
+            for message in pending:
+                if (chunk := builder.add(message)) is not None:
+                    yield chunk
+        if (chunk := builder.finish()) is not None:
+            yield chunk
 
     async def _pending(
         self, key: str, page: list[Message], newest: int | None, result: ConversationResult
@@ -401,7 +401,7 @@ class Pipeline:
             await self.ledger.acknowledge(key, legacy, legacy_ts, count=False)
         return pending
 
-    async def _setup(self, conversation: Conversation) -> bool:
+    async def _setup(self, conversation: Conversation) -> None:
         """The target's per-conversation metadata call (EverOS groups, EverCore's
         conversation-meta), once, before the first chunk."""
         try:
@@ -411,7 +411,6 @@ class Pipeline:
             # chunk carries it as group_meta too
             log.warning("group_setup_failed", conversation=conversation.key, error=str(exc))
         await self.ledger.update(conversation.key, group_ready=True)
-        return True
 
     async def _deliver(
         self, conversation: Conversation, chunk: Chunk, builder: ChunkBuilder,

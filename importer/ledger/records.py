@@ -136,12 +136,17 @@ class LedgerTotals:
 
 @dataclass
 class LegacyCursor:
+    """How far a 0.1.0 checkpoint says a conversation was acknowledged (and the cursor a chunk
+    then in flight would move it to, once its task is asked)."""
+
     cursor_ts: int
     cursor_ids: frozenset[str]
     task_id: str | None
     task_cursor: tuple[int, frozenset[str]] | None
 
-    def covers(self, timestamp: int, message_id: str, cursor: tuple[int, frozenset[str]]) -> bool:
-        ts, ids = cursor
-        return timestamp < ts or (timestamp == ts and message_id in ids)
+    def covers(self, timestamp: int, message_id: str) -> bool:
+        """Messages were sent in time order: older than the cursor, or at it with an id sent."""
+        return timestamp < self.cursor_ts or (
+            timestamp == self.cursor_ts and message_id in self.cursor_ids
+        )
 

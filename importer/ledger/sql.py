@@ -30,6 +30,7 @@ __all__ = [
     "copy_rows",
     "ensure",
     "known",
+    "legacy_cursors",
     "read_summary",
     "state",
     "summary_states",
@@ -193,10 +194,7 @@ class LedgerView:
             try:
                 self._db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True,
                                            check_same_thread=False)
-                for conv, ts, ids, task, task_ts, task_ids in self._db.execute(
-                    "SELECT * FROM legacy"
-                ):
-                    self._legacy[conv] = LegacyCursor(ts, frozenset(json.loads(ids)), task, None)
+                self._legacy = legacy_cursors(self._db)
             except sqlite3.DatabaseError as exc:
                 raise CheckpointError(f"ledger {self.path} is damaged ({exc})") from exc
 
@@ -213,16 +211,25 @@ class LedgerView:
         found = known(self._db, conv, [id_digest(m) for m, _ in messages]) if self._db else {}
         legacy = self._legacy.get(conv)
         return [
-            id_digest(mid) in found or (
-                legacy is not None
-                and legacy.covers(ts, mid, (legacy.cursor_ts, legacy.cursor_ids))
-            )
+            id_digest(mid) in found or (legacy is not None and legacy.covers(ts, mid))
             for mid, ts in messages
         ]
 
     def close(self) -> None:
         if self._db is not None:
             self._db.close()
+
+
+def legacy_cursors(db: sqlite3.Connection) -> dict[int, LegacyCursor]:
+    """The cursors taken over from 0.1.0 checkpoints, by conversation."""
+    cursors = {}
+    for conv, ts, ids, task, task_ts, task_ids in db.execute("SELECT * FROM legacy"):
+        task_cursor = (
+            (task_ts, frozenset(json.loads(task_ids)))
+            if task and task_ts is not None and task_ids is not None else None
+        )
+        cursors[conv] = LegacyCursor(ts, frozenset(json.loads(ids)), task, task_cursor)
+    return cursors
 
 
 def read_summary(ledger_path: Path) -> tuple[str, LedgerTotals, dict[str, dict[str, Any]]]:

@@ -54,6 +54,7 @@ from importer.ledger.sql import (
     copy_rows,
     ensure,
     known,
+    legacy_cursors,
     state,
     summary_states,
     totals,
@@ -114,7 +115,7 @@ class Ledger:
         try:
             self._db = self._connect()
             self._migrate_legacy()
-            self._load_legacy()
+            self._legacy = legacy_cursors(self._db)
         except BaseException:
             self._close_db()
             self._lock.release()
@@ -232,9 +233,7 @@ class Ledger:
     def legacy_covers(self, key: str, timestamp: int, message_id: str) -> bool:
         """Whether a 0.1.0 checkpoint taken over says this message was acknowledged."""
         legacy = self._legacy.get(conversation_digest(key))
-        return legacy is not None and legacy.covers(
-            timestamp, message_id, (legacy.cursor_ts, legacy.cursor_ids)
-        )
+        return legacy is not None and legacy.covers(timestamp, message_id)
 
     def legacy_task(self, key: str) -> str | None:
         legacy = self._legacy.get(conversation_digest(key))
@@ -382,18 +381,19 @@ class Ledger:
 
     async def forget(self, key: str | None = None) -> None:
         """``--restart`` / ``--resend``: forget what the target acknowledged (all, or ``key``)."""
+        which = ""  # every conversation
+        params: tuple[int, ...] = ()
         if key is None:
-            def op(db: sqlite3.Connection) -> None:
-                for table in ("conversations", "acked", "inflight", "in_doubt", "legacy"):
-                    db.execute(f"DELETE FROM {table}")
             self._legacy.clear()
         else:
             conv = conversation_digest(key)
             self._legacy.pop(conv, None)
+            which, params = " WHERE conv=?", (conv,)
 
-            def op(db: sqlite3.Connection) -> None:
-                for table in ("conversations", "acked", "inflight", "in_doubt", "legacy"):
-                    db.execute(f"DELETE FROM {table} WHERE conv=?", (conv,))
+        def op(db: sqlite3.Connection) -> None:
+            for table in ("conversations", "acked", "inflight", "in_doubt", "legacy"):
+                db.execute(f"DELETE FROM {table}{which}", params)
+
         await self._commit(op)
 
     async def flush(self) -> None:
@@ -479,11 +479,4 @@ class Ledger:
             log.info("legacy_checkpoint_taken_over", checkpoint=str(found.path),
                      conversations=len(found.states))
 
-    def _load_legacy(self) -> None:
-        assert self._db is not None
-        for conv, ts, ids, task, task_ts, task_ids in self._db.execute("SELECT * FROM legacy"):
-            self._legacy[conv] = LegacyCursor(
-                ts, frozenset(json.loads(ids)), task,
-                (task_ts, frozenset(json.loads(task_ids))) if task else None,
-            )
 
