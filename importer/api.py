@@ -15,7 +15,7 @@ from typing import Any
 
 from importer.config import ImportSettings, base_url_from_env, make_settings
 from importer.discovery import Input, discover
-from importer.errors import CheckpointError, ConfigError, StopRunError, TargetError
+from importer.errors import CheckpointError, ConfigError, TargetError
 from importer.ledger import Ledger, LedgerTotals, LedgerView, read_summary
 from importer.models import Chunk, Conversation
 from importer.pipeline import ChunkLimits, Pipeline, Progress, validate_inputs
@@ -222,7 +222,7 @@ class BatchImporter:
                     prepare = getattr(target, "prepare", None)
                     if prepare is not None:
                         await sender.call(prepare, "preflight")
-                except (StopRunError, TargetError) as exc:
+                except TargetError as exc:  # a refused preflight, or one that kept failing
                     report.fatal = str(exc)
                     yield None
                     return
@@ -368,9 +368,11 @@ async def _round_trip(api_url: str) -> float | None:
     origin = "/".join(parts[:3])
     started = time.monotonic()
     try:
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
-            async with session.get(origin + "/health") as response:
-                await response.read()
+        async with (
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session,
+            session.get(origin + "/health") as response,
+        ):
+            await response.read()
     except (TimeoutError, aiohttp.ClientError):
         return None
     return time.monotonic() - started
