@@ -197,16 +197,7 @@ class BatchImporter:
         """The pipeline, with the ledger open and the target checked; None when the target
         cannot be used at all (then ``report.fatal`` says why)."""
         report.target = self.target_description
-        ledger = Ledger(self.settings.checkpoint_dir, self.target_identity)
-        if self.settings.repair:
-            report.warnings.extend(ledger.repair())
-        ledger.open()
-        report.checkpoint = str(ledger.path)
         try:
-            if self.settings.restart:
-                await ledger.forget()
-            for key in self.settings.resend:
-                await ledger.forget(key)
             target = self._open_target()
             async with Sender(
                 target,
@@ -226,31 +217,50 @@ class BatchImporter:
                     report.fatal = str(exc)
                     yield None
                     return
-                limits = ChunkLimits(
-                    max_messages=getattr(target, "max_chunk_messages", self.settings.chunk_size),
-                    max_bytes=getattr(target, "max_request_bytes", self.settings.max_request_bytes),
-                    idempotent=getattr(target, "idempotent", False),
-                )
-                self._pipeline = Pipeline(
-                    self.settings, self, ledger, limits, progress=self.progress,
-                    on_stop=sender.stop,
-                )
-                try:
-                    yield self._pipeline
-                finally:
-                    self._pipeline = None
-                    for name in self._request_totals:
-                        self._request_totals[name] += getattr(sender.stats, name)
+                # only a target that answers gets a ledger
+                async with self._ledger(report) as ledger:
+                    limits = ChunkLimits(
+                        max_messages=getattr(target, "max_chunk_messages", self.settings.chunk_size),
+                        max_bytes=getattr(
+                            target, "max_request_bytes", self.settings.max_request_bytes
+                        ),
+                        idempotent=getattr(target, "idempotent", False),
+                    )
+                    self._pipeline = Pipeline(
+                        self.settings, self, ledger, limits, progress=self.progress,
+                        on_stop=sender.stop,
+                    )
+                    try:
+                        yield self._pipeline
+                    finally:
+                        self._pipeline = None
+                        for name in self._request_totals:
+                            self._request_totals[name] += getattr(sender.stats, name)
         finally:
             if self.progress is not None:
                 self.progress.close()
+            self._close_sandbox()
+
+    @asynccontextmanager
+    async def _ledger(self, report: Report) -> AsyncIterator[Ledger]:
+        """The target's ledger, open (repaired, forgotten as asked) for the run, then closed."""
+        ledger = Ledger(self.settings.checkpoint_dir, self.target_identity)
+        if self.settings.repair:
+            report.warnings.extend(ledger.repair())
+        ledger.open()
+        report.checkpoint = str(ledger.path)
+        try:
+            if self.settings.restart:
+                await ledger.forget()
+            for key in self.settings.resend:
+                await ledger.forget(key)
+            yield ledger
+        finally:
             try:
                 await ledger.close()
             except CheckpointError as exc:
                 # e.g. the disk filled up: what was committed before stays valid
                 report.fatal = report.fatal or str(exc)
-            finally:
-                self._close_sandbox()
 
     def _unbound_target(self) -> Target:
         """The target as configured, for its limits only: no server is started or asked."""

@@ -84,6 +84,7 @@ def test_nothing_listening_fails_in_seconds(tmp_path: Path) -> None:
     result = run_cli(TEAM, "--api-url", f"http://127.0.0.1:{_free_port()}",
                      "--checkpoint-dir", tmp_path / "ck", cwd=tmp_path)
     _quick_failure(result, started, "cannot connect to 127.0.0.1")
+    assert not (tmp_path / "ck").exists()  # nothing attempted: not even a ledger for it
 
 
 def test_a_plain_web_server_is_not_retried(tmp_path: Path, web_server: str) -> None:
