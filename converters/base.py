@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from itertools import pairwise
 from pathlib import Path
 from typing import Any, ClassVar, Literal, final
 
 from importer.errors import InputError
+from importer.merge import Piece, Repeats, Spool
 from importer.models import Conversation, Message
 
 __all__ = [
     "RESERVED_ID_PREFIX",
+    "ConversationStream",
     "ConvertOptions",
     "Converter",
     "Diagnostic",
@@ -24,6 +25,27 @@ __all__ = [
 
 #: the EverOS server reserves ids starting with this prefix
 RESERVED_ID_PREFIX = "gen_"
+#: messages appended to the spool at a time
+_BATCH = 1000
+
+
+@dataclass
+class ConversationStream:
+    """A conversation whose messages are read while they are consumed, so that one of any size
+    never sits in memory.
+
+    ``header`` is the conversation without its messages; its key (kind, ids) must be known from
+    the start. ``complete``, when given, is called once ``messages`` is exhausted and returns the
+    header with what is known only then (participants, messages skipped).
+    """
+
+    header: Conversation
+    messages: Iterable[Message]
+    complete: Callable[[], Conversation] | None = None
+
+    @classmethod
+    def of(cls, conversation: Conversation) -> ConversationStream:
+        return cls(conversation.model_copy(update={"messages": []}), conversation.messages)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -62,11 +84,13 @@ class Diagnostic:
 class Converter(ABC):
     """Turns one kind of input (a file, a folder, a zip) into ``Conversation`` objects.
 
-    Subclasses set ``name`` and ``description`` and implement ``detect`` and ``conversations``;
-    ``transform`` may drop or rewrite single messages. ``read`` is the sealed engine the
-    pipeline calls: it applies ``transform``, sorts stably by timestamp, drops exact repeats of a
-    message, makes message ids unique and checks what every target needs, so a conversation with
-    errors never reaches a server.
+    Subclasses set ``name`` and ``description`` and implement ``detect`` and ``conversations``
+    (yielding whole conversations, or ``ConversationStream``s for ones of any size);
+    ``transform`` may drop or rewrite single messages. ``read_into`` is the sealed engine the
+    pipeline calls: it applies ``transform``, checks what every target needs and appends the
+    messages to a spool as they pass, where they are sorted stably by timestamp when out of order,
+    exact repeats are dropped and message ids made unique, so a conversation with errors never
+    reaches a server and none is ever held whole. ``read`` gives the same conversations whole.
     """
 
     name: ClassVar[str]
@@ -97,8 +121,8 @@ class Converter(ABC):
         """Whether ``path`` (file or directory) is in this converter's format. Must be cheap."""
 
     @abstractmethod
-    def conversations(self, path: Path) -> Iterator[Conversation]:
-        """Yield the conversations in ``path``.
+    def conversations(self, path: Path) -> Iterator[Conversation | ConversationStream]:
+        """Yield the conversations in ``path``, whole or as streams (for ones of any size).
 
         Raise ``InputError`` when the input cannot be read at all; call ``self.error`` or
         ``self.warning`` for problems in single messages (then keep going, so that every
@@ -123,9 +147,29 @@ class Converter(ABC):
 
     @final
     def read(self, path: Path) -> Iterator[Conversation]:
-        """Yield the valid conversations of ``path``; rejected ones land in ``self.rejected``."""
+        """Yield the valid conversations of ``path`` whole; rejected ones land in
+        ``self.rejected``. (The pipeline uses ``read_into``, which never holds one in memory.)"""
+        with Spool() as spool:
+            for piece in self.read_into(path, spool):
+                yield spool.take(piece)
+
+    @final
+    def read_into(self, path: Path, spool: Spool) -> Iterator[Piece]:
+        """Append the valid conversations of ``path`` to ``spool`` as they are read, yielding
+        each piece kept; rejected ones land in ``self.rejected``."""
         try:
-            yield from self._read(path)
+            for item in self.conversations(path):
+                stream = item if isinstance(item, ConversationStream) else ConversationStream.of(item)
+                piece = spool.begin(stream.header)
+                try:
+                    self._spool_messages(stream, piece, spool)
+                except BaseException:
+                    spool.discard(piece)
+                    raise
+                header = stream.complete() if stream.complete else stream.header
+                if self._settle(header, piece, spool, path):
+                    yield piece
+            self._settle(None, None, spool, path)
         except BaseException:
             # the input could not be read on (InputError) or the caller stopped early: keep what
             # was found, and do not let it leak into the next input this converter reads
@@ -133,109 +177,83 @@ class Converter(ABC):
             self._pending = []
             raise
 
-    def _read(self, path: Path) -> Iterator[Conversation]:
-        for conversation in self.conversations(path):
-            conversation = self._finish(conversation)
-            problems, self._pending = self._pending, []
-            self.diagnostics.extend(problems)
-            errors = [p for p in problems if p.severity == "error"]
-            if errors:
-                # one problem: say it (its place goes to ``where``, the path is said once)
-                single = errors[0] if len(errors) == 1 else None
-                reason = single.message if single else f"{len(errors)} problems"
-                self.rejected.append(
-                    InputError(
-                        conversation.origin or str(path),
-                        f"{reason}; conversation {conversation.key} not imported",
-                        where=single.where if single else None,
-                        problems=[str(e) for e in errors],
-                    )
-                )
+    def _spool_messages(self, stream: ConversationStream, piece: Piece, spool: Spool) -> None:
+        """Transform and check each message, appending them to ``piece`` a batch at a time."""
+        header = stream.header
+        origin = header.origin or "?"
+        group = header.kind == "group"
+        batch: list[Message] = []
+        for message in stream.messages:
+            kept = self.transform(message, header)
+            if kept is None:
                 continue
-            yield conversation
-        # problems reported after the last conversation (or when there was none)
+            # positions change when sorting: name messages by id, which the user can search for
+            if kept.message_id.startswith(RESERVED_ID_PREFIX):
+                self.error(origin, f"message id {kept.message_id}",
+                           f"message_id must not start with '{RESERVED_ID_PREFIX}'")
+            if not kept.content.strip():
+                self.error(origin, f"message id {kept.message_id}", "field 'content' is empty")
+            if group and not kept.sender_id:
+                self.error(origin, f"message id {kept.message_id}", "field 'sender' is missing")
+            batch.append(kept)
+            if len(batch) >= _BATCH:
+                spool.append(piece, batch)
+                batch = []
+        spool.append(piece, batch)
+
+    def _settle(
+        self, header: Conversation | None, piece: Piece | None, spool: Spool, path: Path
+    ) -> bool:
+        """Keep or reject the conversation just read (``header`` None: problems reported after
+        the last one, or when there was none). True: it was kept."""
+        if header is not None and piece is not None:
+            origin = header.origin or "?"
+            if not piece.in_order:
+                self.warning(origin, None, "timestamps out of order; sorted chronologically")
         problems, self._pending = self._pending, []
         self.diagnostics.extend(problems)
         errors = [p for p in problems if p.severity == "error"]
         if errors:
+            # one problem: say it (its place goes to ``where``, the path is said once)
             single = errors[0] if len(errors) == 1 else None
-            self.rejected.append(
-                InputError(
-                    # one problem names its own file: inside a zip, the member
-                    single.path if single else str(path),
-                    single.message if single else f"{len(errors)} problems",
-                    where=single.where if single else None,
-                    problems=[str(e) for e in errors],
-                )
-            )
+            reason = single.message if single else f"{len(errors)} problems"
+            if header is not None:
+                place = header.origin or str(path)
+                reason = f"{reason}; conversation {header.key} not imported"
+            else:
+                # one problem names its own file: inside a zip, the member
+                place = single.path if single else str(path)
+            self.rejected.append(InputError(
+                place, reason, where=single.where if single else None,
+                problems=[str(e) for e in errors],
+            ))
+            if piece is not None:
+                spool.discard(piece)
+            return False
+        if header is None or piece is None:
+            return False
+        self._report_repeats(spool.settle_repeats(piece), header.origin or "?")
+        spool.finish(piece, header)
+        return True
 
-    def _finish(self, conversation: Conversation) -> Conversation:
-        origin = conversation.origin or "?"
-        messages: list[Message] = []
-        for message in conversation.messages:
-            kept = self.transform(message, conversation)
-            if kept is not None:
-                messages.append(kept)
-        in_order = all(a.timestamp <= b.timestamp for a, b in pairwise(messages))
-        if not in_order:
-            self.warning(origin, None, "timestamps out of order; sorted chronologically")
-            messages.sort(key=lambda m: m.timestamp)  # stable: equal timestamps keep file order
-        for message in messages:
-            # positions change when sorting: name messages by id, which the user can search for
-            where = f"message id {message.message_id}"
-            if message.message_id.startswith(RESERVED_ID_PREFIX):
-                self.error(origin, where, f"message_id must not start with '{RESERVED_ID_PREFIX}'")
-            if not message.content.strip():
-                self.error(origin, where, "field 'content' is empty")
-            if conversation.kind == "group" and not message.sender_id:
-                self.error(origin, where, "field 'sender' is missing")
-        messages = self._unique_ids(messages, origin)
-        return conversation.model_copy(update={"messages": messages})
-
-    def _unique_ids(self, messages: list[Message], origin: str) -> list[Message]:
-        """Drop exact repeats of a message; give a repeated id that says something else a suffix.
-
-        An export that lists one message twice (same id, time, sender and text) would store it
-        twice; two different messages under one id must both arrive, so the later one becomes
-        ``id~2`` (``~3`` …), numbered by the distinct messages seen under that id.
-        """
-        first: dict[str, Message] = {}
-        #: id -> the distinct messages seen under it, for ids that repeat
-        variants: dict[str, list[Message]] = {}
-        kept: list[Message] = []
-        dropped: list[str] = []
-        for message in messages:
-            earlier = first.get(message.message_id)
-            if earlier is None:
-                first[message.message_id] = message
-                kept.append(message)
-                continue
-            seen = variants.setdefault(message.message_id, [earlier])
-            if any(_same(message, other) for other in seen):
-                dropped.append(message.message_id)
-                continue
-            seen.append(message)
-            new_id = f"{message.message_id}~{len(seen)}"
+    def _report_repeats(self, repeats: Repeats, origin: str) -> None:
+        for mid, occurrence, new_id in repeats.renamed:
             self.warning(
                 origin,
-                f"message id {message.message_id}",
-                f"message_id repeated (occurrence {len(seen)}); both are kept, this one as {new_id}",
+                f"message id {mid}",
+                f"message_id repeated (occurrence {occurrence}); both are kept, this one as {new_id}",
             )
-            kept.append(message.model_copy(update={"message_id": new_id}))
-        if dropped and not self.repeats_expected:
-            repeats = "1 exact repeat" if len(dropped) == 1 else f"{len(dropped)} exact repeats"
+        if repeats.dropped and not self.repeats_expected:
+            count = repeats.dropped
+            said = "1 exact repeat" if count == 1 else f"{count} exact repeats"
             self.warning(
                 origin,
                 None,
-                f"{repeats} of a message (same id, time, sender and text) dropped,"
-                f" e.g. message id {dropped[0]}",
+                f"{said} of a message (same id, time, sender and text) dropped,"
+                f" e.g. message id {repeats.first_dropped}",
             )
-        return kept
-
-
-def _same(a: Message, b: Message) -> bool:
-    """Whether ``a`` is an exact repeat of ``b``, as far as anyone reading them can tell."""
-    return (a.timestamp, a.sender_id, a.content) == (b.timestamp, b.sender_id, b.content)
+        self.diagnostics.extend(self._pending)
+        self._pending = []
 
 
 def peek_json(path: Path, size: int = 65536) -> str | None:

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import glob
 import re
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Generic, TypeVar
 
 from converters import register
-from converters.base import Converter, peek_json
+from converters.base import ConversationStream, Converter, peek_json
 from converters.discord_common import (
     JSONError,
     attachment_name,
@@ -69,6 +70,34 @@ _KNOWN_SYSTEM_TYPES = frozenset(
 )
 
 
+#: messages remembered for naming what a reply answers (a few MB; replies are mostly recent)
+_RECENT_MESSAGES = 50_000
+
+V = TypeVar("V")
+
+
+class _Recent(Generic[V]):
+    """The latest ``size`` entries put, by id: older ones are forgotten."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._entries: OrderedDict[str, V] = OrderedDict()
+        self._evicted = False
+
+    def put(self, key: str, value: V) -> None:
+        self._entries[key] = value
+        if len(self._entries) > self._size:
+            self._entries.popitem(last=False)
+            self._evicted = True
+
+    def get(self, key: str) -> V | None:
+        return self._entries.get(key)
+
+    def forgot(self, key: str) -> bool:
+        """Whether ``key`` may have been put and forgotten (anything was forgotten yet)."""
+        return self._evicted and key not in self._entries
+
+
 @dataclass(frozen=True)
 class _Header:
     """What a DCE file says about its channel, plus when its first message was sent."""
@@ -106,19 +135,25 @@ class DiscordConverter(Converter):
             return False
         return all(pattern.search(head) for pattern in _HEAD_KEYS)
 
-    def conversations(self, path: Path) -> Iterator[Conversation]:
+    def conversations(self, path: Path) -> Iterator[ConversationStream]:
         parts = self._parts(path)
         if not parts:
             return
         headers = [(_read_header(part), part) for part in parts]
         # order parts by their messages, not by their names; empty parts go last
         headers.sort(key=lambda hp: (hp[0].first_timestamp is None, hp[0].first_timestamp or 0))
-        reader = _ChannelReader(self, headers[0][0].channel_id)
-        for _, part in headers:
-            reader.read_file(part)
-        conversation = reader.conversation(headers[0][0], origin=str(parts[0]))
-        del reader  # its id index is not needed while read() checks the conversation
-        yield conversation
+        first, origin = headers[0][0], str(parts[0])
+        reader = _ChannelReader(self, first.channel_id)
+
+        def messages() -> Iterator[Message]:
+            for _, part in headers:
+                yield from reader.read_file(part)
+
+        yield ConversationStream(
+            reader.conversation(first, origin=origin),
+            messages(),
+            complete=lambda: reader.conversation(first, origin=origin, last=True),
+        )
 
     def _parts(self, path: Path) -> list[Path]:
         """The files of ``path``'s channel in part order; [] when ``path`` is read with another."""
@@ -151,13 +186,12 @@ class _ChannelReader:
         self.converter = converter
         self.channel_id = channel_id
         self.include_system = converter.options.include_system_events
-        self.messages: list[Message] = []
-        #: id -> message, to name what a reply answers
-        self.by_id: dict[str, Message] = {}
-        #: text of replies before their marker: a reply to a reply quotes words, not the marker
-        self.reply_text: dict[str, str] = {}
-        #: id -> author of messages left out (system events, nothing to say), for replies to them
-        self.left_out: dict[str, str] = {}
+        #: the latest messages' ids -> (author, text before any reply marker), to name what a
+        #: reply answers (a reply to a reply quotes words, not the marker); bounded, so a
+        #: channel of any length fits in memory
+        self.recent: _Recent[tuple[str, str]] = _Recent(_RECENT_MESSAGES)
+        #: id -> author of the latest messages left out (system events, nothing to say)
+        self.left_out: _Recent[str] = _Recent(_RECENT_MESSAGES)
         #: author id -> (id, display name) shared by all their messages
         self.senders: dict[str, tuple[str, str]] = {}
         self.participants: dict[str, str] = {}
@@ -165,14 +199,16 @@ class _ChannelReader:
         self.textless = 0
         self.unknown_types: set[str] = set()
 
-    def read_file(self, path: Path) -> None:
-        """Stream ``messages[]`` of one DCE file into this reader."""
+    def read_file(self, path: Path) -> Iterator[Message]:
+        """The messages of one DCE file, converted while ``messages[]`` is parsed."""
         count = 0
         try:
             with _open(path) as stream:
                 for count, raw in enumerate(iter_json_items(stream, "messages.item"), start=1):
                     if isinstance(raw, dict):
-                        self._add(raw, count - 1, path)
+                        message = self._message(raw, count - 1, path)
+                        if message is not None:
+                            yield message
                     else:
                         self.converter.error(path, f"message {count - 1}", "not a JSON object")
         except JSONError as exc:
@@ -180,7 +216,7 @@ class _ChannelReader:
         except OSError as exc:
             raise InputError(str(path), f"cannot read file: {exc.strerror or exc}") from exc
 
-    def _add(self, raw: dict[str, Any], index: int, path: Path) -> None:
+    def _message(self, raw: dict[str, Any], index: int, path: Path) -> Message | None:
         kind = str(raw.get("type", "Default"))
         system = kind not in _SPEECH_TYPES
         if system and not self.include_system:
@@ -188,7 +224,7 @@ class _ChannelReader:
             self._left_out(raw)
             if kind not in _KNOWN_SYSTEM_TYPES and not kind.isdigit():
                 self.unknown_types.add(kind)
-            return
+            return None
         message_id = str(raw.get("id") or "")
         timestamp = self._timestamp(raw.get("timestamp"))
         sender = self._sender(raw.get("author"))
@@ -200,22 +236,20 @@ class _ChannelReader:
                 self.converter.error(path, where, timestamp)
             if sender is None:
                 self.converter.error(path, where, "field 'author.id' is missing")
-            return
+            return None
         content = _content(raw) or (f"[{kind}]" if system else "")
         if not content:
             self.skipped += 1
             self.textless += 1
             self._left_out(raw)
-            return
+            return None
         # a reply is any message of speech that references a message (older exports and
         # some clients give replies type Default); a pin or thread start references one too
         reply_to = None if system else self._reply_target(raw)
+        self.recent.put(message_id, (sender[1], content))
         if reply_to is not None:
-            self.reply_text[message_id] = content
             content = self._marked(reply_to, content)
-        message = make_message(message_id, timestamp, sender[0], sender[1], content, reply_to)
-        self.messages.append(message)
-        self.by_id[message_id] = message
+        return make_message(message_id, timestamp, sender[0], sender[1], content, reply_to)
 
     @staticmethod
     def _timestamp(value: Any) -> int | str:
@@ -257,25 +291,28 @@ class _ChannelReader:
         author = raw.get("author")
         if raw.get("id") and isinstance(author, dict):
             name = author.get("nickname") or author.get("name") or author.get("id")
-            self.left_out[str(raw["id"])] = str(name or "someone")
+            self.left_out.put(str(raw["id"]), str(name or "someone"))
 
     def _marked(self, reply_to: str, content: str) -> str:
-        target = self.by_id.get(reply_to)
+        target = self.recent.get(reply_to)
         if target is None:
             author = self.left_out.get(reply_to)
             if author is not None:
                 return f"[reply to {author}] {content}"
+            if self.recent.forgot(reply_to):
+                return f"[reply to an earlier message] {content}"
             # deleted, or before the exported range: reply_to still says what it answers
             return f"[reply to a deleted message] {content}"
-        quoted = snippet(self.reply_text.get(reply_to, target.content))
-        return f'[reply to {target.sender_name}: "{quoted}"] {content}'
+        author, text = target
+        return f'[reply to {author}: "{snippet(text)}"] {content}'
 
-    def conversation(self, header: _Header, *, origin: str) -> Conversation:
-        """The conversation read so far, with a warning for what was left out and why."""
+    def conversation(self, header: _Header, *, origin: str, last: bool = False) -> Conversation:
+        """The conversation read so far (``last``: all of it, with a warning for what was left
+        out and why)."""
         converter = self.converter
-        if self.textless:
+        if last and self.textless:
             converter.warning(origin, None, f"messages without any text left out: {self.textless}")
-        if self.unknown_types:
+        if last and self.unknown_types:
             kinds = ", ".join(sorted(self.unknown_types))
             converter.warning(origin, None, f"messages of unknown type left out: {kinds}")
         return Conversation(
@@ -286,7 +323,6 @@ class _ChannelReader:
             participants=self.participants,
             source=converter.name,
             origin=origin,
-            messages=self.messages,
             skipped=self.skipped,
         )
 

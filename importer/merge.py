@@ -1,12 +1,16 @@
 """The same conversation from several inputs → one chronological, de-duplicated stream.
 
 A Slack export split by date, two DiscordChatExporter files of one channel, monthly exports: each
-input yields part of a conversation. Every conversation read is appended to a spool (a temporary
-SQLite file, so memory stays bounded however large the inputs are) under its key. A conversation
-that arrived in one piece is read back as it was written (converters hand over their messages
-sorted, with ids unique). One that arrived in several pieces is merged when reading is done: a
-message id seen again is the same message and is kept once (the first input's copy), and the rest
-is read in time order (ties keep the order the inputs were given in), one page at a time.
+input yields part of a conversation. Every piece a converter reads is appended to a spool (a
+temporary SQLite file, so memory stays bounded however large one conversation or input is) under
+its conversation's key, while it is being read. When a piece ends, repeats inside it are settled
+(an exact repeat of a message is dropped; a different message under a used id is renamed ``id~2``)
+with one query, so no id set is ever held in memory.
+
+A conversation that arrived in one piece, in time order, is read back as it was written. One that
+arrived out of order or in several pieces is ordered by an index built once reading is done; a
+message id seen in several pieces is the same message and is kept once (the first input's copy),
+ties in time keep the order the inputs were given in. Reading goes one page at a time.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from typing import Any
 
 from importer.models import Conversation, Message
 
-__all__ = ["Spool", "SpooledConversation"]
+__all__ = ["Piece", "Repeats", "Spool", "SpooledConversation"]
 
 _PAGE = 1000
 _COLUMNS = "mid, ts, sender_id, sender_name, role, content, reply_to"
@@ -38,19 +42,51 @@ class SpooledConversation:
     #: distinct messages, and messages dropped because another input already had their id
     count: int = 0
     duplicates: int = 0
-    #: rowids of each piece appended: one piece is read back by rowid, several are merged
+    #: rowids of each piece appended: one piece in time order is read back by rowid, anything
+    #: else through the time index
     pieces: list[tuple[int, int]] = field(default_factory=list)
+    in_order: bool = True
 
     @property
     def key(self) -> str:
         return self.meta.key
 
 
+@dataclass
+class Piece:
+    """One conversation's messages from one input, while they are being appended."""
+
+    conversation: SpooledConversation
+    new: bool
+    first_rowid: int = 0
+    last_rowid: int = 0
+    count: int = 0
+    in_order: bool = True
+    last_ts: int = -(2**63)
+
+
+@dataclass
+class Repeats:
+    """How repeated ids inside one piece were settled."""
+
+    #: ids of exact repeats dropped (same id, time, sender and text)
+    dropped: int = 0
+    first_dropped: str | None = None
+    #: (id, occurrence, new id) of different messages that shared an id
+    renamed: list[tuple[str, int, str]] = field(default_factory=list)
+
+
+def fingerprint(message: Message) -> int:
+    """What tells two messages under one id apart (with the time): sender and text. Python's
+    own hash is enough: fingerprints are compared within one process only."""
+    return hash((message.sender_id, message.content))
+
+
 class Spool:
     """Conversations by key, merged; written by one reader, then read by many lanes."""
 
     def __init__(self, directory: Path | str | None = None, *, ids_only: bool = False) -> None:
-        #: keep only ids and times (enough to merge and count: ``--validate-only``)
+        #: keep only ids, times and fingerprints (enough to merge and count: ``--validate-only``)
         self.ids_only = ids_only
         self._dir = Path(tempfile.mkdtemp(prefix="importer-spool-", dir=directory))
         # holds message text for the length of a run: owner-only (mkdtemp), deleted by close()
@@ -58,15 +94,15 @@ class Spool:
             self._dir / "spool.sqlite", check_same_thread=False, isolation_level=None
         )
         self._lock = threading.Lock()
-        # append-only while reading (no index to keep up to date); merging happens once after
+        # append-only while reading (no index to keep up to date); ordering happens once after
         self._db.executescript(
             """
             PRAGMA journal_mode=OFF;
             PRAGMA synchronous=OFF;
             PRAGMA temp_store=FILE;
             CREATE TABLE msgs (conv INTEGER NOT NULL, mid TEXT NOT NULL, ts INTEGER NOT NULL,
-                               sender_id TEXT NOT NULL, sender_name TEXT, role TEXT NOT NULL,
-                               content TEXT NOT NULL, reply_to TEXT);
+                               fp INTEGER NOT NULL, sender_id TEXT NOT NULL, sender_name TEXT,
+                               role TEXT NOT NULL, content TEXT NOT NULL, reply_to TEXT);
             """
         )
         self._merged = False
@@ -74,64 +110,153 @@ class Spool:
 
     # -- writing (one reader thread) ---------------------------------------------------------
 
-    def add(self, conversation: Conversation) -> SpooledConversation:
-        """Append ``conversation`` to the spool under its key."""
-        key = conversation.key
-        spooled = self._conversations.get(key)
+    def begin(self, header: Conversation) -> Piece:
+        """Start a piece of the conversation ``header`` names (its messages are not read)."""
+        if self._merged:
+            raise RuntimeError("the spool is being read; no more pieces")
+        spooled = self._conversations.get(header.key)
         if spooled is None:
-            meta = conversation.model_copy(update={"messages": []})
+            meta = header.model_copy(update={"messages": []})
             spooled = SpooledConversation(len(self._conversations), meta)
-            self._conversations[key] = spooled
-        else:
-            merged = {**spooled.meta.participants, **conversation.participants}
-            spooled.meta = spooled.meta.model_copy(update={
-                "participants": merged,
-                "name": spooled.meta.name or conversation.name,
-                "description": spooled.meta.description or conversation.description,
-                # the same events may be in both inputs: the larger count is the honest one
-                "skipped": max(spooled.meta.skipped, conversation.skipped),
-            })
-        if conversation.origin and conversation.origin not in spooled.origins:
-            spooled.origins.append(conversation.origin)
-        index = spooled.index
+            self._conversations[header.key] = spooled
+            return Piece(spooled, new=True)
+        return Piece(spooled, new=False)
+
+    def append(self, piece: Piece, messages: list[Message]) -> None:
+        """Append a batch of the piece's messages (in the order read)."""
+        if not messages:
+            return
+        index = piece.conversation.index
         rows: list[tuple[Any, ...]]
         if self.ids_only:
-            rows = [(index, m.message_id, m.timestamp) for m in conversation.messages]
-            insert = "INSERT INTO msgs (conv, mid, ts, sender_id, role, content) VALUES (?,?,?,'','','')"
+            rows = [(index, m.message_id, m.timestamp, fingerprint(m)) for m in messages]
+            insert = ("INSERT INTO msgs (conv, mid, ts, fp, sender_id, role, content) "
+                      "VALUES (?,?,?,?,'','','')")
         else:
             rows = [
-                (index, m.message_id, m.timestamp, m.sender_id, m.sender_name, m.role, m.content,
-                 m.reply_to)
-                for m in conversation.messages
+                (index, m.message_id, m.timestamp, fingerprint(m), m.sender_id, m.sender_name,
+                 m.role, m.content, m.reply_to)
+                for m in messages
             ]
-            insert = "INSERT INTO msgs VALUES (?,?,?,?,?,?,?,?)"
-        if not rows:
-            return spooled
+            insert = "INSERT INTO msgs VALUES (?,?,?,?,?,?,?,?,?)"
+        last_ts = piece.last_ts
+        for m in messages:
+            if m.timestamp < last_ts:
+                piece.in_order = False
+            last_ts = m.timestamp
+        piece.last_ts = last_ts
         with self._lock:
             self._db.execute("BEGIN")
             self._db.executemany(insert, rows)
             self._db.execute("COMMIT")
             last = self._db.execute("SELECT max(rowid) FROM msgs").fetchone()[0]
-        spooled.pieces.append((last - len(rows) + 1, last))
-        spooled.count += len(rows)
+        if not piece.count:
+            piece.first_rowid = last - len(rows) + 1
+        piece.last_rowid = last
+        piece.count += len(rows)
+
+    def discard(self, piece: Piece) -> None:
+        """Forget a piece (its conversation was rejected, or reading it failed)."""
+        if piece.count:
+            with self._lock:
+                self._db.execute("DELETE FROM msgs WHERE rowid BETWEEN ? AND ?",
+                                 (piece.first_rowid, piece.last_rowid))
+        if piece.new:
+            del self._conversations[piece.conversation.key]
+
+    def settle_repeats(self, piece: Piece) -> Repeats:
+        """Settle ids repeated inside the piece, in time order: an exact repeat (same time,
+        sender and text) is dropped; a different message under a used id becomes ``id~2``
+        (``~3`` …), numbered by the distinct messages seen under it."""
+        repeats = Repeats()
+        if piece.count < 2:
+            return repeats
+        span = (piece.first_rowid, piece.last_rowid)
+        with self._lock:
+            distinct = self._db.execute(
+                "SELECT count(DISTINCT mid) FROM msgs WHERE rowid BETWEEN ? AND ?", span
+            ).fetchone()[0]
+            if distinct == piece.count:
+                return repeats
+            rows = self._db.execute(
+                "SELECT rowid, mid, ts, fp FROM msgs WHERE rowid BETWEEN ?1 AND ?2 AND mid IN "
+                "(SELECT mid FROM msgs WHERE rowid BETWEEN ?1 AND ?2 GROUP BY mid "
+                "HAVING count(*) > 1) ORDER BY mid, ts, rowid",
+                span,
+            )
+            dropped: list[tuple[int]] = []
+            renamed: list[tuple[str, int]] = []
+            current: str | None = None
+            variants: list[tuple[int, int]] = []
+            for rowid, mid, ts, fp in rows:
+                if mid != current:
+                    current, variants = mid, [(ts, fp)]
+                    continue
+                if (ts, fp) in variants:
+                    dropped.append((rowid,))
+                    if repeats.first_dropped is None:
+                        repeats.first_dropped = mid
+                    continue
+                variants.append((ts, fp))
+                new_id = f"{mid}~{len(variants)}"
+                renamed.append((new_id, rowid))
+                repeats.renamed.append((mid, len(variants), new_id))
+            self._db.execute("BEGIN")
+            self._db.executemany("DELETE FROM msgs WHERE rowid = ?", dropped)
+            self._db.executemany("UPDATE msgs SET mid = ? WHERE rowid = ?", renamed)
+            self._db.execute("COMMIT")
+        repeats.dropped = len(dropped)
+        piece.count -= len(dropped)
+        return repeats
+
+    def finish(self, piece: Piece, header: Conversation) -> SpooledConversation:
+        """Keep the piece: its conversation now also holds what ``header`` says (participants
+        and counts known only once its messages were read)."""
+        spooled = piece.conversation
+        if not piece.new:
+            spooled.meta = spooled.meta.model_copy(update={
+                "participants": {**spooled.meta.participants, **header.participants},
+                "name": spooled.meta.name or header.name,
+                "description": spooled.meta.description or header.description,
+                # the same events may be in both inputs: the larger count is the honest one
+                "skipped": max(spooled.meta.skipped, header.skipped),
+            })
+        elif not spooled.pieces:
+            spooled.meta = header.model_copy(update={"messages": []})
+        if header.origin and header.origin not in spooled.origins:
+            spooled.origins.append(header.origin)
+        if piece.count:
+            spooled.pieces.append((piece.first_rowid, piece.last_rowid))
+            spooled.count += piece.count
+            spooled.in_order = spooled.in_order and piece.in_order
         return spooled
 
+    def add(self, conversation: Conversation) -> SpooledConversation:
+        """Append a whole conversation built in memory as one piece."""
+        piece = self.begin(conversation)
+        for start in range(0, len(conversation.messages), _PAGE):
+            self.append(piece, conversation.messages[start : start + _PAGE])
+        return self.finish(piece, conversation)
+
     def _merge(self) -> None:
-        """Once, after reading: de-duplicate and order the conversations read in pieces."""
+        """Once, after reading: de-duplicate conversations read in pieces; index the time order
+        of those and of any read out of order."""
         with self._lock:
             if self._merged:
                 return
             self._merged = True
             several = [s for s in self._conversations.values() if len(s.pieces) > 1]
-            if not several:
+            unordered = any(not s.in_order for s in self._conversations.values())
+            if not several and not unordered:
                 return
-            marks = ",".join(str(s.index) for s in several)
             self._db.execute("BEGIN")
-            # a message id seen again is the same message: keep the first input's copy
-            self._db.execute(
-                f"DELETE FROM msgs WHERE conv IN ({marks}) AND rowid NOT IN "
-                f"(SELECT min(rowid) FROM msgs WHERE conv IN ({marks}) GROUP BY conv, mid)"
-            )
+            if several:
+                marks = ",".join(str(s.index) for s in several)
+                # a message id seen again is the same message: keep the first input's copy
+                self._db.execute(
+                    f"DELETE FROM msgs WHERE conv IN ({marks}) AND rowid NOT IN "
+                    f"(SELECT min(rowid) FROM msgs WHERE conv IN ({marks}) GROUP BY conv, mid)"
+                )
             self._db.execute("CREATE INDEX msgs_merged ON msgs (conv, ts)")
             self._db.execute("COMMIT")
             for spooled in several:
@@ -161,9 +286,22 @@ class Spool:
         for rows in self._pages(spooled, page):
             yield [(row[1], row[2]) for row in rows]
 
+    def take(self, piece: Piece) -> Conversation:
+        """A finished piece as a whole conversation in time order, forgotten by the spool (how
+        ``Converter.read`` hands conversations over one at a time, before reading is done)."""
+        spooled = piece.conversation
+        query = (f"SELECT rowid, {_COLUMNS} FROM msgs WHERE rowid BETWEEN ? AND ? "
+                 + ("ORDER BY rowid" if piece.in_order else "ORDER BY ts, rowid"))
+        with self._lock:
+            rows = self._db.execute(query, (piece.first_rowid, piece.last_rowid)).fetchall()
+            self._db.execute("DELETE FROM msgs WHERE rowid BETWEEN ? AND ?",
+                             (piece.first_rowid, piece.last_rowid))
+        del self._conversations[spooled.key]
+        return spooled.meta.model_copy(update={"messages": [_message(row) for row in rows]})
+
     def _pages(self, spooled: SpooledConversation, page: int) -> Iterator[list[tuple[Any, ...]]]:
         self._merge()
-        if len(spooled.pieces) == 1:
+        if len(spooled.pieces) == 1 and spooled.in_order:
             first, last = spooled.pieces[0]
             query = (f"SELECT rowid, {_COLUMNS} FROM msgs WHERE rowid > ? AND rowid <= ? "
                      "ORDER BY rowid LIMIT ?")

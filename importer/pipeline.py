@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
@@ -42,7 +42,7 @@ __all__ = [
     "NullProgress",
     "Pipeline",
     "Progress",
-    "read_inputs",
+    "spool_inputs",
     "validate_inputs",
 ]
 
@@ -104,18 +104,19 @@ class _Reading:
         report.warnings.extend(self.warnings)
 
 
-def read_inputs(
+def spool_inputs(
     inputs: list[Input],
     options: ConvertOptions,
+    spool: Spool,
     found: _Reading,
     stop: threading.Event | None = None,
-) -> Iterator[Conversation]:
-    """Every valid conversation of ``inputs``; problems are collected in ``found``."""
+) -> None:
+    """Read every valid conversation of ``inputs`` into ``spool``, collecting problems in
+    ``found`` (blocking: run it in a worker thread)."""
     for item in inputs:
         converter = item.converter(options)
         try:
-            for conversation in converter.read(item.path):
-                yield conversation
+            for _ in converter.read_into(item.path, spool):
                 if stop is not None and stop.is_set():
                     return
         except InputError as exc:
@@ -127,18 +128,6 @@ def read_inputs(
             )
         found.errors.extend(converter.rejected)
         found.warnings.extend(str(d) for d in converter.diagnostics if d.severity == "warning")
-
-
-def spool_inputs(
-    inputs: list[Input],
-    options: ConvertOptions,
-    spool: Spool,
-    found: _Reading,
-    stop: threading.Event | None = None,
-) -> None:
-    """Read every input into ``spool`` (blocking: run it in a worker thread)."""
-    for conversation in read_inputs(inputs, options, found, stop):
-        spool.add(conversation)
 
 
 async def validate_inputs(

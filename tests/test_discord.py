@@ -11,6 +11,7 @@ from types import ModuleType
 
 import pytest
 
+from converters import discord
 from converters.base import ConvertOptions
 from converters.discord import DiscordConverter
 from converters.discord_common import parse_timestamp_ms
@@ -469,3 +470,20 @@ def test_registered_under_both_names() -> None:
     assert names["discord"] is DiscordConverter
     assert names["discord-package"].__name__ == "DiscordPackageConverter"
     assert converters.detect(GENERAL) is DiscordConverter
+
+
+def test_replies_name_recent_messages_and_only_say_earlier_for_forgotten_ones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # what a reply answers is remembered for the latest messages only, so a channel of any
+    # length is read in bounded memory
+    monkeypatch.setattr(discord, "_RECENT_MESSAGES", 3)
+    replies = [
+        plain("5") | {"reference": {"messageId": "4"}, "content": "recent"},
+        plain("6") | {"reference": {"messageId": "1"}, "content": "old"},
+    ]
+    path = write_dce(tmp_path / "r.json", [plain("1"), plain("2"), plain("3"), plain("4"), *replies])
+    [conversation], _ = convert(path)
+    by_id = {m.message_id: m.content for m in conversation.messages}
+    assert by_id["5"] == '[reply to N: "text 4"] recent'
+    assert by_id["6"] == "[reply to an earlier message] old"
