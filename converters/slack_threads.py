@@ -50,12 +50,6 @@ _DAY_MICROS = 86_400_000_000
 
 Severity = Literal["error", "warning"]
 
-#: Every field is set on every message built here, so they all share one fields-set: pydantic
-#: would give each instance its own (~700 bytes), too much for a 200,000-message channel. The
-#: values are checked as they are read (``ts_micros``, non-empty content, str ids), so
-#: ``model_construct`` skips nothing that could fail; ``model_copy`` copies the set before
-#: changing it, so sharing is safe.
-_ALL_FIELDS = set(Message.model_fields)
 
 
 @dataclass(frozen=True)
@@ -244,16 +238,10 @@ class ChannelAssembler:
                 marker, reply_to = self._marker(entry)
                 content = marker + content
             messages.append(
-                Message.model_construct(
-                    _ALL_FIELDS,
-                    message_id=entry.message_id,
-                    timestamp=entry.micros // 1000,
-                    sender_id=entry.sender_id,
-                    sender_name=entry.sender_name,
-                    role="user",  # bots too: a Slack bot is not the memory's assistant
-                    content=content,
-                    reply_to=reply_to,
-                )
+                # values checked as they were read (ts_micros, non-empty content, str ids);
+                # bots are "user" too: a Slack bot is not the memory's assistant
+                Message.trusted(entry.message_id, entry.micros // 1000, entry.sender_id,
+                                entry.sender_name, "user", content, reply_to)
             )
         self._by_id, self._copies = {}, {}
         return messages

@@ -19,13 +19,12 @@ from converters.telegram_render import (
     service_text,
 )
 from converters.telegram_shape import BOT_CHAT, PERSONAL_TYPES
-from importer.models import Conversation, Message
+from importer.models import Conversation, Message, Role
 
 __all__ = ["ChatReader"]
 
 _HEADER = ("name", "type", "id")
 _NAMES = {"saved_messages": "Saved Messages", "replies": "Replies"}
-_FIELDS_SET = {"message_id", "timestamp", "sender_id", "sender_name", "role", "content", "reply_to"}
 
 
 class ChatReader:
@@ -156,19 +155,11 @@ class ChatReader:
             if self._ids is None:
                 self._ids = IdDeriver(f"telegram-{self.key}")
             message_id = self._ids.derive(timestamp, sender[0], content)
-        # built without validation (every value is typed above) and with one shared fields-set:
-        # a large chat holds hundreds of thousands of these
+        # built without validation (every value is typed above): a large chat holds hundreds of
+        # thousands of these
+        role: Role = "assistant" if self._is_bot(sender[0]) else "user"
         self.messages.append(
-            Message.model_construct(
-                _FIELDS_SET,
-                message_id=message_id,
-                timestamp=timestamp,
-                sender_id=sender[0],
-                sender_name=sender[1],
-                role="assistant" if self._is_bot(sender[0]) else "user",
-                content=content,
-                reply_to=reply_to,
-            )
+            Message.trusted(message_id, timestamp, sender[0], sender[1], role, content, reply_to)
         )
 
     def _problem(self, index: int, raw_id: Any, problem: str) -> None:

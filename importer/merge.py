@@ -339,8 +339,5 @@ class Spool:
 
 def _message(row: tuple[Any, ...]) -> Message:
     _, mid, ts, sender_id, sender_name, role, content, reply_to = row
-    # validated when the converter built it; stored and read back unchanged
-    return Message.model_construct(
-        message_id=mid, timestamp=ts, sender_id=sender_id, sender_name=sender_name, role=role,
-        content=content, reply_to=reply_to,
-    )
+    # checked when the converter built it; stored and read back unchanged
+    return Message.trusted(mid, ts, sender_id, sender_name, role, content, reply_to)
