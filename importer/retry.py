@@ -81,14 +81,16 @@ class PollSchedule:
         return self._clamp(self.typical * 0.1 * self.growth ** (misses - 1))
 
     def observe(self, last_processing: float, finished_seen: float) -> None:
-        """Record a finished task: seconds from acceptance to the last "processing" answer (0 if
-        none) and to the answer that showed it finished."""
+        """Record a finished task: seconds from acceptance to the last poll that found it
+        "processing" (0 if none) and to the poll that found it finished (when each was sent)."""
         if last_processing:
             estimate = (last_processing + finished_seen) / 2
+            estimate = min(estimate, 3 * self.typical)  # one outlier moves it a bounded step
+            self.typical = self._clamp(0.8 * self.typical + 0.2 * estimate)
         else:
-            estimate = 0.85 * finished_seen  # finished before we looked: probe earlier
-        estimate = min(estimate, 3 * self.typical)  # one outlier moves it a bounded step
-        self.typical = self._clamp(0.8 * self.typical + 0.2 * estimate)
+            # finished before we looked: look earlier next time, by a step that does not depend
+            # on how late the look was (a busy event loop must not hold the estimate up)
+            self.typical = self._clamp(0.9 * min(self.typical, finished_seen))
 
     def _clamp(self, seconds: float) -> float:
         return min(self.maximum, max(self.minimum, seconds))

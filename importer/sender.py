@@ -136,11 +136,12 @@ class Sender:
         await self._sleep(self.poll.first_delay())
         misses = unknown = 0
         while True:
+            # when the poll left: the answer's round trip says nothing about the task's length
+            elapsed = time.monotonic() - started
             state = await self.call(
                 lambda: self.target.task_status(task_id), f"task {task_id}",
                 limiter=self.poll_limiter,
             )
-            elapsed = time.monotonic() - started
             if state == "expired" and unknown < len(_UNKNOWN_TASK_RETRIES):
                 # a task the server does not know (yet): a status store that lags behind the
                 # 202, or one that forgot it. Ask again a few times before concluding anything

@@ -42,8 +42,18 @@ def test_poll_schedule_learns_from_the_midpoint_and_retries_soon_after_a_miss() 
     assert poll.retry_delay(2) == poll.retry_delay(1) * 1.5
     assert poll.retry_delay(30) == 2.0  # capped
     fresh = PollSchedule(typical=0.05)
-    fresh.observe(0.0, 0.3)  # done at the first look: it took at most 0.3 s
-    assert fresh.typical == 0.8 * 0.05 + 0.2 * min(0.85 * 0.3, 3 * 0.05)
+    fresh.observe(0.0, 0.3)  # done at the first look (late): it took at most 0.05 s
+    assert fresh.typical == 0.9 * 0.05
+
+
+def test_instant_tasks_are_looked_at_within_milliseconds_even_when_polls_leave_late() -> None:
+    """A server that finishes tasks at once, and a busy client whose polls leave 3 ms after
+    their time: the first look still comes down to the floor (it used to settle near 6x the
+    lateness, 12 ms a chunk on a zero-latency server)."""
+    poll = PollSchedule(typical=0.05)
+    for _ in range(100):
+        poll.observe(0.0, poll.first_delay() + 0.003)
+    assert poll.first_delay() == poll.minimum == 0.005
 
 
 def test_poll_schedule_comes_back_down_after_a_slow_period() -> None:
