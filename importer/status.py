@@ -23,6 +23,8 @@ class _Target:
     """The ledger files of one target in one layout, read and merged."""
 
     files: list[LedgerFile]
+    #: False: one file named on the command line, not every shard of its target
+    whole: bool = True
     identity: str = ""
     totals: LedgerTotals = field(default_factory=LedgerTotals)
     states: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -75,7 +77,7 @@ def _targets(directory: Path, checkpoint: str | None) -> Iterator[_Target]:
     if checkpoint:
         path = _ledger_path(directory, checkpoint)
         parsed = parse_ledger_file(path) or LedgerFile(path, path.stem, None)
-        yield _Target([parsed]).read()
+        yield _Target([parsed], whole=False).read()
         return
     groups: dict[tuple[str, int], list[LedgerFile]] = {}
     for path in sorted(directory.glob(f"*{SUFFIX}")):
@@ -143,9 +145,11 @@ def _shards_note(target: _Target) -> str:
     if target.count == 1:
         return ""
     present = ", ".join(map(str, target.present))
+    if not target.whole:
+        return f"; shard {present} of {target.count}"
     note = f"; {target.count} shards, ledgers of shards {present} present"
     if target.missing:
-        note += f", of {', '.join(map(str, target.missing))} not yet (never run with them)"
+        note += f", none of {', '.join(map(str, target.missing))} (not run yet)"
     for file, why in target.unreadable:
         assert file.shard is not None
         note += f"; shard {file.shard.index} unreadable ({why})"
@@ -181,9 +185,7 @@ def status_json(directory: Path, checkpoint: str | None = None) -> list[dict[str
             "target": target.identity,
             "ledger": str(target.files[0].path) if target.count == 1 else None,
             "ledgers": [str(f.path) for f in target.files],
-            "shards": None if target.count == 1 else {
-                "count": target.count, "present": target.present, "missing": target.missing,
-            },
+            "shards": _shards_json(target),
             "conversations": totals.conversations,
             "complete": totals.complete,
             "failed": totals.failed,
@@ -193,3 +195,11 @@ def status_json(directory: Path, checkpoint: str | None = None) -> list[dict[str
             "states": target.states,
         })
     return out
+
+
+def _shards_json(target: _Target) -> dict[str, Any] | None:
+    if target.count == 1:
+        return None
+    if not target.whole:
+        return {"count": target.count, "shard": target.present[0]}
+    return {"count": target.count, "present": target.present, "missing": target.missing}

@@ -161,7 +161,15 @@ def test_plan_and_validate_under_a_shard_count_only_its_share(
 
     # the one shard run so far: status says which shard is still missing
     status = run_cli("status", "--checkpoint-dir", tmp_path / "ck", cwd=tmp_path)
-    assert "2 shards, ledgers of shards 0 present, of 1 not yet" in status.stdout, status.stdout
+    assert "2 shards, ledgers of shards 0 present, none of 1 (not run yet)" in status.stdout, \
+        status.stdout
+    [ledger] = (tmp_path / "ck").glob("*.ledger.sqlite")
+    one = run_cli("status", ledger, "--checkpoint-dir", tmp_path / "ck", cwd=tmp_path)
+    assert one.stdout.splitlines()[0].endswith(f"; shard 0 of 2 [{ledger.name}]"), one.stdout
+    assert len(one.stdout.splitlines()) == 1 + len(mine)  # a line per conversation of its own
+    [entry] = json.loads(run_cli("status", ledger, "--json", "--checkpoint-dir", tmp_path / "ck",
+                                 cwd=tmp_path).stdout)
+    assert entry["shards"] == {"count": 2, "shard": 0} and entry["conversations"] == len(mine)
 
 
 def test_a_shard_with_nothing_of_its_own_succeeds(tmp_path: Path, sandbox: SandboxServer) -> None:
