@@ -16,13 +16,14 @@ from typing import Any
 from importer.config import ImportSettings, base_url_from_env, make_settings
 from importer.discovery import Input, discover
 from importer.errors import CheckpointError, ConfigError, TargetError
-from importer.ledger import Ledger, LedgerTotals, LedgerView, read_summary
+from importer.ledger import Ledger, LedgerTotals, LedgerView, check_layout, read_summary
 from importer.models import Chunk, Conversation
 from importer.pipeline import ChunkLimits, Pipeline, Progress, validate_inputs
 from importer.plan import count_pending, estimate, plan_spool
 from importer.report import Report
 from importer.retry import Backoff
 from importer.sender import Sender
+from importer.shard import shard_of
 from importer.targets import guess_target, make_target
 from importer.targets.base import Receipt, Target, TaskState, public_url
 
@@ -67,6 +68,7 @@ class BatchImporter:
         """Import every conversation found under ``paths`` (files, folders, zips)."""
         paths = list(paths)
         started = time.monotonic()
+        self._check_layout()
         inputs, report = await self._discover(paths)
         if not inputs:
             # nothing to read: no ledger, no sandbox database, nothing started
@@ -76,7 +78,7 @@ class BatchImporter:
         async with self._running(report) as pipeline:
             if pipeline is not None:
                 await pipeline.run(inputs, report)
-        if not report.conversations and not report.input_errors and not report.interrupted:
+        if not _found_any(report) and not report.input_errors and not report.interrupted:
             report.fatal = report.fatal or _nothing_found(paths, report)
         return self._finish(report, started)
 
@@ -86,12 +88,16 @@ class BatchImporter:
         ``plan`` also the requests and a rough time (``plan`` / ``--dry-run``)."""
         paths = list(paths)
         started = time.monotonic()
+        self._check_layout()
         inputs, report = await self._discover(paths)
         spool = await validate_inputs(
             inputs, Pipeline.convert_options(self.settings), report, ids_only=not plan
         )
+        if self.settings.shard is not None:  # only this shard's share is planned
+            report.conversations, report.shard = self.settings.shard.take(report.conversations)
         try:
-            view = LedgerView(self.settings.checkpoint_dir, self.target_identity)
+            view = LedgerView(self.settings.checkpoint_dir, self.target_identity,
+                              shard=self.settings.shard)
             try:
                 if plan:
                     target = self._target or self._unbound_target()
@@ -113,7 +119,7 @@ class BatchImporter:
                 round_trip=await _round_trip(url) if url else None,
                 assumed=0.2 if url else 0.005,  # the local sandbox answers in milliseconds
             )
-        if not report.conversations and not report.input_errors:
+        if not _found_any(report) and not report.input_errors:
             report.fatal = _nothing_found(paths, report)
         return self._finish(report, started)
 
@@ -141,7 +147,8 @@ class BatchImporter:
     def acknowledged(self) -> LedgerTotals | None:
         """What the ledger of this importer's target holds (None: nothing yet), read without
         taking its lock."""
-        ledger = Ledger(self.settings.checkpoint_dir, self.target_identity)
+        ledger = Ledger(self.settings.checkpoint_dir, self.target_identity,
+                        shard=self.settings.shard)
         if not ledger.path.exists():
             return None
         return read_summary(ledger.path)[1]
@@ -244,7 +251,8 @@ class BatchImporter:
     @asynccontextmanager
     async def _ledger(self, report: Report) -> AsyncIterator[Ledger]:
         """The target's ledger, open (repaired, forgotten as asked) for the run, then closed."""
-        ledger = Ledger(self.settings.checkpoint_dir, self.target_identity)
+        shard = self.settings.shard
+        ledger = Ledger(self.settings.checkpoint_dir, self.target_identity, shard=shard)
         if self.settings.repair:
             report.warnings.extend(ledger.repair())
         ledger.open()
@@ -253,6 +261,10 @@ class BatchImporter:
             if self.settings.restart:
                 await ledger.forget()
             for key in self.settings.resend:
+                if shard is not None and not shard.owns(key):
+                    report.warnings.append(f"--resend {key}: that conversation is shard "
+                                           f"{shard_of(key, shard.count)}'s, not this one's")
+                    continue
                 await ledger.forget(key)
             yield ledger
         finally:
@@ -261,6 +273,11 @@ class BatchImporter:
             except CheckpointError as exc:
                 # e.g. the disk filled up: what was committed before stays valid
                 report.fatal = report.fatal or str(exc)
+
+    def _check_layout(self) -> None:
+        """Refuse at once, before reading any input, a run whose ``--shard`` layout differs
+        from the ledger files the target already has (``Ledger.open`` checks again)."""
+        check_layout(self.settings.checkpoint_dir, self.target_identity, self.settings.shard)
 
     def _unbound_target(self) -> Target:
         """The target as configured, for its limits only: no server is started or asked."""
@@ -351,6 +368,11 @@ class BatchImporter:
         report.seconds = time.monotonic() - started
         self._reports.append(report)
         return report
+
+
+def _found_any(report: Report) -> bool:
+    """Whether the inputs held any conversation (under ``--shard``, any shard's)."""
+    return bool(report.conversations) or bool(report.shard and report.shard.others)
 
 
 def _nothing_found(paths: list[str | Path], report: Report) -> str:

@@ -29,11 +29,13 @@ from importer.console import LogProgress, TqdmProgress, configure_logging, forma
 from importer.errors import ConfigError, ImporterError
 from importer.logs import get_logger
 from importer.report import Report
+from importer.shard import Shard, parse_shard
 from importer.targets.base import public_url
 
 __all__ = ["main"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+SHARD_ENV = "IMPORTER_SHARD"
 _COMMANDS = {"import", "plan", "convert", "status", "serve", "stored"}
 
 log = get_logger("importer.cli")
@@ -91,6 +93,7 @@ def _program_name() -> str:
 
 
 def _run_import(args: argparse.Namespace) -> int:
+    shard = _shard(args.shard)  # checked before anything else happens
     paths = [*args.paths, *(args.input or [])]
     if not paths:
         raise ConfigError("give at least one export file or directory (or --input FILE)")
@@ -120,6 +123,7 @@ def _run_import(args: argparse.Namespace) -> int:
         resend_in_doubt=args.resend_in_doubt,
         repair=args.repair,
         sandbox_db=args.sandbox_db,
+        shard=shard,
         max_attempts=args.max_retries + 1,
         request_timeout=args.request_timeout,
         task_timeout=args.task_timeout,
@@ -143,11 +147,13 @@ def _run_import(args: argparse.Namespace) -> int:
     if args.validate_only or args.dry_run:
         report = asyncio.run(importer.validate_paths(paths, plan=args.dry_run))
         report.target = importer.target_description
+        _print_shard(report)
         print(format_summary(report, validate_only=True, verbose=args.verbose))
         _write_report(args.report, report)
         return report.exit_code
 
     report = asyncio.run(_import_with_signals(importer, paths))
+    _print_shard(report)
     print(format_summary(report, include_system_events=settings.include_system_events,
                          verbose=args.verbose))
     if report.checkpoint:
@@ -157,6 +163,8 @@ def _run_import(args: argparse.Namespace) -> int:
     if args.log_format != "json":  # a line for people; machines get the whole summary
         summary = {k: summary[k] for k in ("exit_code", "messages_sent",
                                           "messages_already_imported", "seconds")}
+        if report.shard is not None:
+            summary["shard"] = f"{report.shard.index}/{report.shard.count}"
     log.info("import_finished", **summary)
     if report.interrupted:
         resume = shlex.join([_program_name(), *resume_arguments(sys.argv[1:])])
@@ -164,6 +172,21 @@ def _run_import(args: argparse.Namespace) -> int:
     elif report.messages_sent and not args.quiet:
         print(_where_it_went(settings))
     return report.exit_code
+
+
+def _shard(flag: str | None) -> Shard | None:
+    """``--shard I/N``, else ``$IMPORTER_SHARD``; a malformed one is a one-line ConfigError."""
+    if flag is not None:
+        return parse_shard(flag)
+    raw = os.environ.get(SHARD_ENV)
+    if raw is None or not raw.strip():
+        return None
+    return parse_shard(raw, source=SHARD_ENV)
+
+
+def _print_shard(report: Report) -> None:
+    if report.shard is not None:
+        print(report.shard.describe())
 
 
 def _where_it_went(settings: Any) -> str:
@@ -418,6 +441,10 @@ def _build_parser(prog: str = "python -m importer") -> argparse.ArgumentParser:
     imp.add_argument("--dry-run", action="store_true",
                      help="plan: per conversation, messages found, already acknowledged, to "
                      "send, requests, and a rough time; nothing is sent (also: plan PATH...)")
+    imp.add_argument("--shard", metavar="I/N",
+                     help="import only shard I (0..N-1) of the conversations, for one job run by "
+                     "N processes sharing --checkpoint-dir (env IMPORTER_SHARD; e.g. "
+                     "$JOB_COMPLETION_INDEX/4); run every I, and the same N on reruns")
     imp.add_argument("--report", metavar="PATH", help="write the run's report as JSON")
     imp.add_argument("--sandbox-db", default="importer-sandbox.db",
                      help="SQLite file of the embedded sandbox (when no --api-url)")

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 
 from importer.chunker import DEFAULT_MAX_REQUEST_BYTES, MAX_CHUNK_MESSAGES
 from importer.errors import ConfigError
+from importer.shard import Shard, parse_shard
 from importer.targets.base import public_url
 
 __all__ = ["API_KEY_ENV", "BASE_URL_ENVS", "CHECKPOINTS_ENV", "ImportSettings", "base_url_from_env", "default_checkpoint_dir", "make_settings"]
@@ -63,6 +64,9 @@ class ImportSettings(BaseModel):
     #: set a damaged ledger aside and keep what can still be read from it
     repair: bool = False
     sandbox_db: Path = Path("importer-sandbox.db")
+    #: this process imports only the conversations of this shard (``"I/N"`` or a ``Shard``;
+    #: N = 1 is the same as None); each shard keeps a ledger of its own
+    shard: Shard | None = None
     request_timeout: float = Field(default=120.0, gt=0)
     task_timeout: float = Field(default=600.0, gt=0)
     #: the longest ``Retry-After`` honoured; a server asking for more fails that conversation
@@ -89,6 +93,18 @@ class ImportSettings(BaseModel):
         except ValueError:
             raise ValueError("--api-url has a malformed port") from None
         return value.strip()
+
+    @field_validator("shard", mode="before")
+    @classmethod
+    def _shard_shape(cls, value: object) -> object:
+        if isinstance(value, str):
+            try:
+                return parse_shard(value)
+            except ConfigError as exc:
+                raise ValueError(str(exc)) from None
+        if isinstance(value, Shard) and value.count == 1:
+            return None
+        return value
 
     @field_validator("api_key")
     @classmethod

@@ -221,6 +221,8 @@ class Pipeline:
     async def _send_all(self, spool: Spool, report: Report) -> None:
         self._report = report
         conversations = spool.conversations()
+        if self.settings.shard is not None:  # the other shards' processes send the rest
+            conversations, report.shard = self.settings.shard.take(conversations)
         if self.stopping:
             report.interrupted = True
             return

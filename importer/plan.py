@@ -1,6 +1,7 @@
 """``plan`` (and ``--dry-run``): what an import would send, read from the inputs and the ledger.
 
-Nothing is sent and no lock is taken. Per conversation: messages found, already acknowledged by
+Nothing is sent and no lock is taken; under ``--shard`` only the shard's conversations are
+planned, from its own ledger. Per conversation: messages found, already acknowledged by
 the target, still to send, and the requests that takes; in total, a rough time at the chosen
 concurrency from the target's measured round trip when it can be reached.
 """
@@ -32,7 +33,9 @@ def count_pending(spool: Spool, ledger: LedgerView, report: Report) -> None:
     chunking, no messages built; without a ledger, every message)."""
     results = {r.key: r for r in report.conversations}
     for spooled in spool.conversations():
-        result = results[spooled.key]
+        result = results.get(spooled.key)
+        if result is None:
+            continue  # another shard's
         if not ledger.exists:
             result.pending = spooled.count
             continue
@@ -48,7 +51,9 @@ def plan_spool(
     """Fill each conversation's result in ``report`` with what an import would send."""
     results = {r.key: r for r in report.conversations}
     for spooled in spool.conversations():
-        result = results[spooled.key]
+        result = results.get(spooled.key)
+        if result is None:
+            continue  # another shard's
         state = ledger.state(spooled.key)
         builder = ChunkBuilder(spooled.key, max_messages=max_messages, max_bytes=max_bytes)
         chunks = 0

@@ -9,6 +9,7 @@ from typing import Any, Literal
 from importer.errors import InputError
 from importer.ledger import InDoubt
 from importer.merge import SpooledConversation
+from importer.shard import ShardShare
 
 __all__ = ["ConversationResult", "Report"]
 
@@ -77,6 +78,8 @@ class Report:
     plan: Any = None
     #: chunks whose fate cannot be known (task expired; sent again after an interruption)
     in_doubt: list[InDoubt] = field(default_factory=list)
+    #: ``--shard``: which shard ran, its conversations and how many it left to the others
+    shard: ShardShare | None = None
 
     def add_input_errors(self, errors: Iterable[InputError]) -> None:
         self.input_errors.extend((e.path, str(e), e.problems) for e in errors)
@@ -120,6 +123,11 @@ class Report:
             "checkpoint": self.checkpoint,
             "interrupted": self.interrupted,
             "fatal": self.fatal,
+            "shard": None if self.shard is None else {
+                "index": self.shard.index, "count": self.shard.count,
+                "conversations": self.shard.conversations,
+                "conversations_left_to_other_shards": self.shard.others,
+            },
             "seconds": round(self.seconds, 3),
             "messages_sent": self.messages_sent,
             "messages_already_imported": self.messages_already,

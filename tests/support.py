@@ -13,6 +13,19 @@ REPO = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
 
 
+def start_cli(
+    *args: str | Path, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.Popen[str]:
+    """``python -m importer ARGS`` started in the background (no terminal); ``communicate()``
+    waits for it and returns its stdout and stderr."""
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("EVEROS_", "EVER_OS_"))}
+    full_env.update(env or {})
+    return subprocess.Popen(
+        [sys.executable, "-m", "importer", *map(str, args)], cwd=cwd, env=full_env,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
+    )
+
+
 def run_cli(
     *args: str | Path, cwd: Path, env: dict[str, str] | None = None, timeout: float = 180
 ) -> subprocess.CompletedProcess[str]:

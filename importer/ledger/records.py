@@ -9,6 +9,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from importer.shard import Shard
+
 __all__ = [
     "ConversationState",
     "InDoubt",
@@ -19,6 +21,7 @@ __all__ = [
     "conversation_digest",
     "id_digest",
     "ledger_name",
+    "ledger_stem",
     "now",
     "pack_entries",
     "unpack_entries",
@@ -51,6 +54,12 @@ def ledger_name(identity: str) -> str:
     slug = re.sub(r"[^A-Za-z0-9._-]+", "-", readable).strip("-.")[-40:].strip("-.") or "target"
     protocol = identity.split(":", 1)[0]
     return f"{protocol}-{slug}-{digest}"
+
+
+def ledger_stem(identity: str, shard: Shard | None = None) -> str:
+    """The name the files of one ledger share: ``ledger_name``, plus ``.shard-I-of-N`` for a
+    shard's own ledger."""
+    return ledger_name(identity) + (shard.suffix if shard is not None else "")
 
 
 def now() -> str:

@@ -19,9 +19,10 @@ from importer.ledger.records import (
     LegacyCursor,
     conversation_digest,
     id_digest,
-    ledger_name,
+    ledger_stem,
     unpack_entries,
 )
+from importer.shard import Shard
 
 __all__ = [
     "SCHEMA",
@@ -186,8 +187,10 @@ def summary_states(db: sqlite3.Connection) -> dict[str, dict[str, Any]]:
 class LedgerView:
     """A ledger read without its lock (``plan``, ``--validate-only``): what would be sent."""
 
-    def __init__(self, directory: Path | str, identity: str) -> None:
-        self.path = Path(directory) / f"{ledger_name(identity)}.ledger.sqlite"
+    def __init__(
+        self, directory: Path | str, identity: str, *, shard: Shard | None = None
+    ) -> None:
+        self.path = Path(directory) / f"{ledger_stem(identity, shard)}.ledger.sqlite"
         self._db: sqlite3.Connection | None = None
         self._legacy: dict[int, LegacyCursor] = {}
         if self.path.exists():

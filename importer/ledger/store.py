@@ -12,6 +12,9 @@ Files, for a target whose identity names ``N``:
     N.json            a human-readable summary, rewritten when a run ends (never read to decide)
     N.lock            held while a run uses the ledger
 
+Under ``--shard I/K`` each shard has files of its own, ``N.shard-I-of-K.*``, so K processes
+never contend for a lock; ``layout`` keeps one target from having ledgers of two layouts.
+
 Why SQLite: id sets reach ten million entries per target. A B-tree keeps the cost of one
 acknowledgement flat (O(log n)), membership is asked in batches without holding any set in
 memory, and a transaction makes "these ids acknowledged, this chunk no longer in flight" one
@@ -37,13 +40,14 @@ from typing import Any, TypeVar
 import filelock
 
 from importer.errors import CheckpointError
+from importer.ledger.layout import LayoutError, check_layout
 from importer.ledger.records import (
     ConversationState,
     InDoubt,
     LedgerTotals,
     LegacyCursor,
     conversation_digest,
-    ledger_name,
+    ledger_stem,
     now,
     pack_entries,
     unpack_entries,
@@ -62,6 +66,7 @@ from importer.ledger.sql import (
     write_atomically,
 )
 from importer.logs import get_logger
+from importer.shard import UNSHARDED, Shard
 
 __all__ = ["Ledger"]
 
@@ -70,12 +75,16 @@ T = TypeVar("T")
 
 
 class Ledger:
-    """The ledger of one target. ``open`` (locks, migrates), the async operations, ``close``."""
+    """The ledger of one target (or of one shard of it). ``open`` (locks, migrates), the
+    async operations, ``close``."""
 
-    def __init__(self, directory: Path | str, identity: str) -> None:
+    def __init__(
+        self, directory: Path | str, identity: str, *, shard: Shard | None = None
+    ) -> None:
         self.directory = Path(directory)
         self.identity = identity
-        self.name = ledger_name(identity)
+        self.shard = shard
+        self.name = ledger_stem(identity, shard)
         self.path = self.directory / f"{self.name}.ledger.sqlite"
         self.summary_path = self.directory / f"{self.name}.json"
         self._lock = filelock.FileLock(str(self.directory / f"{self.name}.lock"))
@@ -89,7 +98,9 @@ class Ledger:
     # -- lifecycle ---------------------------------------------------------------------------
 
     def open(self) -> Ledger:
-        """Create or open the ledger and take its lock; take over checkpoints of 0.1.0."""
+        """Create or open the ledger and take its lock; take over checkpoints of 0.1.0.
+        Raises ``LayoutError`` when the target has ledger files of another layout."""
+        check_layout(self.directory, self.identity, self.shard)  # before creating anything
         try:
             self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         except OSError as exc:
@@ -112,16 +123,27 @@ class Ledger:
             raise CheckpointError(
                 f"cannot lock {self.directory / (self.name + '.lock')}: {exc.strerror or exc}"
             ) from exc
+        created = not self.path.exists()
         try:
             self._db = self._connect()
+            # again now that this file exists: of two runs of different layouts started at the
+            # same moment, the later check sees the other's file, so both never go on
+            check_layout(self.directory, self.identity, self.shard)
             self._migrate_legacy()
             self._legacy = legacy_cursors(self._db)
         except BaseException:
             self._close_db()
+            if created:
+                self._discard()
             self._lock.release()
             raise
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger")
         return self
+
+    def _discard(self) -> None:
+        """Remove the ledger this open created (it holds nothing): a refused run leaves no file."""
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            Path(str(self.path) + suffix).unlink(missing_ok=True)
 
     def repair(self) -> list[str]:
         """``--repair``: set a damaged ledger aside and copy every row that can still be read
@@ -184,14 +206,26 @@ class Ledger:
                 "INSERT OR IGNORE INTO meta(name, value) VALUES ('identity', ?)", (self.identity,)
             )
             stored = db.execute("SELECT value FROM meta WHERE name='identity'").fetchone()[0]
+            # ledgers written before sharding existed hold no layout: they are unsharded
+            layout = self.shard.layout if self.shard is not None else UNSHARDED
+            db.execute("INSERT OR IGNORE INTO meta(name, value) VALUES ('layout', ?)", (layout,))
+            stored_layout = db.execute("SELECT value FROM meta WHERE name='layout'").fetchone()[0]
         except sqlite3.DatabaseError as exc:
             raise CheckpointError(
                 f"ledger {self.path} is damaged ({exc}); run again with --repair to keep what can "
                 "still be read (what cannot may be sent again, and the server stores it twice)"
             ) from exc
         if stored != self.identity:
+            db.close()
             raise CheckpointError(
                 f"ledger {self.path} belongs to {stored}, not {self.identity}"
+            )
+        if stored_layout != layout:
+            db.close()
+            raise LayoutError(
+                f"ledger {self.path} was written as {stored_layout!r}, not {layout!r} (renamed "
+                "by hand, or written by an importer that assigned shards another way); put back "
+                "the files as that run left them"
             )
         return db
 
@@ -442,6 +476,7 @@ class Ledger:
             "version": SCHEMA_VERSION,
             "target": self.identity,
             "ledger": self.path.name,
+            "layout": self.shard.layout if self.shard is not None else UNSHARDED,
             "updated_at": now(),
             "conversations": len(states),
             "acknowledged_messages": totals.acked,
