@@ -49,6 +49,9 @@ __all__ = [
 log = get_logger(__name__)
 T = TypeVar("T")
 
+#: conversations of at most this many messages are read from the spool on the event loop
+_INLINE_READ = 200
+
 
 class Progress(Protocol):
     """Where the pipeline reports progress (a tqdm bar, periodic log lines, or nothing).
@@ -321,10 +324,9 @@ class Pipeline:
         if legacy_task is not None:
             outcome = await self.hooks._wait_task(legacy_task)
             await self.ledger.settle_legacy(key, outcome in ("success", "expired"))
-        state = await self.ledger.state(key)
+        if state.inflight is not None or legacy_task is not None:
+            state = await self.ledger.state(key)
         origin = ", ".join(spooled.origins)
-        if state.failure or state.origin != origin:
-            await self.ledger.update(key, clear_failure=True, origin=origin)
 
         builder = ChunkBuilder(
             key, max_messages=self.limits.max_messages, max_bytes=self.limits.max_bytes
@@ -334,8 +336,11 @@ class Pipeline:
             if not ready:
                 await self._setup(conversation)
                 ready = True
-            if not await self._deliver(conversation, chunk, builder, result):
+            if not await self._deliver(conversation, chunk, builder, result, origin):
                 return
+        if result.sent == 0 and (state.failure or state.origin != origin):
+            # what an acknowledgement records with the chunk, when there was none
+            await self.ledger.update(key, clear_failure=True, origin=origin)
         if result.failed_messages:
             result.status = "failed"
             await self.ledger.update(key, failure=result.reason)
@@ -355,7 +360,12 @@ class Pipeline:
     ) -> AsyncIterator[Chunk]:
         """The chunks of the conversation's messages the target lacks, read page by page."""
         pages = spool.messages(spooled)
-        while (page := await asyncio.to_thread(next, pages, None)) is not None:
+        # a small conversation is read in well under a millisecond: a worker thread's round
+        # trip would cost more than it spares the event loop
+        inline = spooled.count <= _INLINE_READ
+        while (
+            page := next(pages, None) if inline else await asyncio.to_thread(next, pages, None)
+        ) is not None:
             pending = await self._pending(spooled.key, page, newest, result)
             self.progress.advance(len(page) - len(pending))
             for message in pending:
@@ -394,18 +404,17 @@ class Pipeline:
 
     async def _setup(self, conversation: Conversation) -> None:
         """The target's per-conversation metadata call (EverOS groups, EverCore's
-        conversation-meta), once, before the first chunk."""
+        conversation-meta), once, before the first chunk (whose intent records it done)."""
         try:
             await self.hooks._setup_group(conversation)
         except RejectedError as exc:
             # metadata is worth having, not worth losing the messages over; EverOS's first
             # chunk carries it as group_meta too
             log.warning("group_setup_failed", conversation=conversation.key, error=str(exc))
-        await self.ledger.update(conversation.key, group_ready=True)
 
     async def _deliver(
         self, conversation: Conversation, chunk: Chunk, builder: ChunkBuilder,
-        result: ConversationResult,
+        result: ConversationResult, origin: str,
     ) -> bool:
         """Send one chunk until the target has it. False: stop this lane (a stop was asked)."""
         if self.stopping:
@@ -448,7 +457,7 @@ class Pipeline:
                 f"chunk {chunk.index} of {key} failed on the server "
                 f"{self.settings.max_task_resends + 1} times"
             )
-        await self.ledger.acknowledge(key, entries, max_ts, in_doubt=doubt)
+        await self.ledger.acknowledge(key, entries, max_ts, in_doubt=doubt, origin=origin)
         if doubt is not None:
             self._report.in_doubt.append(doubt)
         result.sent += len(chunk.messages)
