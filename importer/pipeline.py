@@ -332,11 +332,13 @@ class Pipeline:
             key, max_messages=self.limits.max_messages, max_bytes=self.limits.max_bytes
         )
         ready = state.group_ready
-        async for chunk in self._chunks(spool, spooled, builder, state.max_ts, result):
+        #: id digests of messages on their way from the lookup to their chunk's records
+        digests: dict[str, int] = {}
+        async for chunk in self._chunks(spool, spooled, builder, state.max_ts, result, digests):
             if not ready:
                 await self._setup(conversation)
                 ready = True
-            if not await self._deliver(conversation, chunk, builder, result, origin):
+            if not await self._deliver(conversation, chunk, builder, result, origin, digests):
                 return
         if result.sent == 0 and (state.failure or state.origin != origin):
             # what an acknowledgement records with the chunk, when there was none
@@ -356,7 +358,7 @@ class Pipeline:
 
     async def _chunks(
         self, spool: Spool, spooled: SpooledConversation, builder: ChunkBuilder,
-        newest: int | None, result: ConversationResult,
+        newest: int | None, result: ConversationResult, digests: dict[str, int],
     ) -> AsyncIterator[Chunk]:
         """The chunks of the conversation's messages the target lacks, read page by page."""
         pages = spool.messages(spooled)
@@ -366,7 +368,7 @@ class Pipeline:
         while (
             page := next(pages, None) if inline else await asyncio.to_thread(next, pages, None)
         ) is not None:
-            pending = await self._pending(spooled.key, page, newest, result)
+            pending = await self._pending(spooled.key, page, newest, result, digests)
             self.progress.advance(len(page) - len(pending))
             for message in pending:
                 if (chunk := builder.add(message)) is not None:
@@ -375,7 +377,8 @@ class Pipeline:
             yield chunk
 
     async def _pending(
-        self, key: str, page: list[Message], newest: int | None, result: ConversationResult
+        self, key: str, page: list[Message], newest: int | None, result: ConversationResult,
+        digests: dict[str, int],
     ) -> list[Message]:
         """The messages of ``page`` the target has not acknowledged."""
         hids = [id_digest(m.message_id) for m in page]
@@ -397,6 +400,7 @@ class Pipeline:
                 if newest is not None and message.timestamp < newest:
                     result.backfill += 1
                 pending.append(message)
+                digests[message.message_id] = hid
         if legacy:
             # acknowledged under 0.1.0: remember them by id from now on
             await self.ledger.acknowledge(key, legacy, legacy_ts, count=False)
@@ -414,7 +418,7 @@ class Pipeline:
 
     async def _deliver(
         self, conversation: Conversation, chunk: Chunk, builder: ChunkBuilder,
-        result: ConversationResult, origin: str,
+        result: ConversationResult, origin: str, digests: dict[str, int],
     ) -> bool:
         """Send one chunk until the target has it. False: stop this lane (a stop was asked)."""
         if self.stopping:
@@ -429,8 +433,11 @@ class Pipeline:
             result.failed_messages += 1
             result.reason = reason
             return True
-        entries = [(id_digest(m.message_id), content_digest(m.sender_id, m.content))
-                   for m in chunk.messages]
+        entries = [
+            (digests.pop(m.message_id) if m.message_id in digests else id_digest(m.message_id),
+             content_digest(m.sender_id, m.content))
+            for m in chunk.messages
+        ]
         max_ts = max(m.timestamp for m in chunk.messages)
         doubt: InDoubt | None = None
         for attempt in range(self.settings.max_task_resends + 1):
