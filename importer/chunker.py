@@ -27,10 +27,12 @@ _PER_MESSAGE_OVERHEAD = 115
 def message_size(message: Message) -> int:
     """The bytes ``message`` adds to a JSON request body, measured on its serialised values
     (quotes, backslashes and newlines take two bytes on the wire, not one)."""
-    return _PER_MESSAGE_OVERHEAD + sum(
-        len(_quoted(value).encode("utf-8"))
-        for value in (message.message_id, message.sender_id, message.sender_name or "",
-                      message.content)
+    return (
+        _PER_MESSAGE_OVERHEAD
+        + len(_quoted(message.content).encode("utf-8"))
+        + len(_quoted(message.message_id).encode("utf-8"))
+        + len(_quoted(message.sender_id).encode("utf-8"))
+        + len(_quoted(message.sender_name or "").encode("utf-8"))
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from array import array
@@ -43,7 +44,9 @@ def content_digest(sender_id: str, content: str) -> int:
     return _digest(f"{sender_id}\x00{content}")
 
 
+@functools.lru_cache(maxsize=4096)
 def conversation_digest(key: str) -> int:
+    """The 64-bit digest a conversation is filed under (asked for on every ledger call)."""
     return _digest(key)
 
 

@@ -270,6 +270,8 @@ class Ledger:
 
     def legacy_covers(self, key: str, timestamp: int, message_id: str) -> bool:
         """Whether a 0.1.0 checkpoint taken over says this message was acknowledged."""
+        if not self._legacy:
+            return False
         legacy = self._legacy.get(conversation_digest(key))
         return legacy is not None and legacy.covers(timestamp, message_id)
 
