@@ -25,6 +25,7 @@ import json
 import math
 import os
 import random
+import shutil
 import socket
 import sqlite3
 import subprocess
@@ -135,6 +136,8 @@ class SandboxProcess:
             self.port = s.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self.db = db
+        for leftover in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
+            leftover.unlink(missing_ok=True)  # a kept --workdir: every run starts empty
         cmd = [sys.executable, "-m", "importer", "serve", "--port", str(self.port),
                "--db", str(db), "--latency-ms", str(latency_ms),
                "--task-delay-ms", str(task_delay_ms), "--latency-jitter", str(latency_jitter),
@@ -321,6 +324,7 @@ def run_importer(
         "lanes": lanes,
         "output": str(output),
     }
+    shutil.rmtree(config["checkpoint_dir"], ignore_errors=True)  # a fresh ledger, every run
     server.reset_metrics()
     cpu_before = server.cpu_seconds()
     cmd = [sys.executable, str(Path(__file__).resolve()), "_child", json.dumps(config)]

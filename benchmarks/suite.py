@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -190,8 +191,8 @@ def run_suite(args: argparse.Namespace) -> int:
 
 
 def _progress(row: dict[str, Any], args: argparse.Namespace) -> None:
-    if not args.json:
-        print(f"  ... {row['workload']} done in {row['seconds']:.1f} s", flush=True)
+    if not args.json:  # the table comes at the end, on stdout
+        print(f"{row['workload']} done in {row['seconds']:.1f} s", file=sys.stderr, flush=True)
 
 
 # -- the table -----------------------------------------------------------------------------------
