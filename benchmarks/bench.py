@@ -3,15 +3,18 @@ ledger cost per acknowledgement and memory by size, and ``--validate-only`` spee
 big exports.
 
     python benchmarks/bench.py [import] [--conversations 64] [--messages 600] [--concurrency 16]
-        [--chunk-size 100] [--latency-ms 100] [--task-delay-ms 200] [--reference-poll 2.0]
-        [--reference-conversations 2] [--lanes N] [--json]
+        [--chunk-size 100] [--latency-ms 100] [--latency-jitter 0.5] [--task-delay-ms 200]
+        [--task-delay-jitter 0.5] [--reference-poll 2.0] [--reference-conversations 2]
+        [--lanes N] [--json]
+    python benchmarks/bench.py suite [--only a b c d e] [--scale 1] [--time-scale 1]
     python benchmarks/bench.py ledger [--sizes 1000 100000 1000000 10000000] [--acks 2000]
     python benchmarks/bench.py validate --discord 300000 --slack 200000
 
 The sandbox server and our importer each run in their own process (no GIL shared with the
 benchmark or with each other); the importer's peak RSS and CPU time come from ``wait4`` on its
 process. Every import is checked against the server's database: each message stored once, in
-the exported order, then flushed. What each number means: benchmarks/README.md.
+the exported order, then flushed. Its rate is compared with the simulated ideal for the same
+workload (benchmarks/simulate.py). What each number means: benchmarks/README.md.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import json
 import math
 import os
 import random
+import shutil
 import socket
 import sqlite3
 import subprocess
@@ -34,7 +38,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from benchmarks.simulate import Ideal
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # the working tree's importer, converters and benchmarks
@@ -120,15 +127,21 @@ def _http(url: str, body: dict[str, Any] | None = None) -> Any:
 class SandboxProcess:
     """``python -m importer serve`` on a free loopback port, in its own process."""
 
-    def __init__(self, db: Path, log: Path, *, latency_ms: float, task_delay_ms: float) -> None:
+    def __init__(
+        self, db: Path, log: Path, *, latency_ms: float, task_delay_ms: float,
+        latency_jitter: float = 0.0, task_delay_jitter: float = 0.0, seed: int = 1,
+    ) -> None:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self.db = db
+        for leftover in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
+            leftover.unlink(missing_ok=True)  # a kept --workdir: every run starts empty
         cmd = [sys.executable, "-m", "importer", "serve", "--port", str(self.port),
                "--db", str(db), "--latency-ms", str(latency_ms),
-               "--task-delay-ms", str(task_delay_ms)]  # fmt: skip
+               "--task-delay-ms", str(task_delay_ms), "--latency-jitter", str(latency_jitter),
+               "--task-delay-jitter", str(task_delay_jitter), "--seed", str(seed)]  # fmt: skip
         self._log = open(log, "wb")  # noqa: SIM115
         self.proc = subprocess.Popen(
             cmd, cwd=REPO, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
@@ -187,6 +200,23 @@ class SandboxProcess:
                 )
             elif not stored.get(f"group:{group_id}", {}).get("flushed_after_last"):
                 problems.append(f"{group_id}: not flushed after its last message")
+        return problems
+
+    def verify_all(self, expected_messages: int) -> list[str]:
+        """Problems, if any, with whatever was stored (an input whose ids the benchmark does not
+        know, e.g. a Discord export): ``expected_messages`` in all, none twice, each
+        conversation in order and flushed after its last message."""
+        stored = _http(self.url + "/_sandbox/stored")
+        problems = [
+            f"{c['key']}: {c['duplicates']} duplicates, "
+            f"{'in order' if c['chronological'] else 'out of order'}, "
+            f"{'flushed' if c['flushed_after_last'] else 'not flushed'} after its last message"
+            for c in stored
+            if c["duplicates"] or not c["chronological"] or not c["flushed_after_last"]
+        ]
+        total = sum(c["messages"] for c in stored)
+        if total != expected_messages:
+            problems.append(f"{total:,} messages stored, expected {expected_messages:,}")
         return problems
 
     def stop(self) -> None:
@@ -272,23 +302,37 @@ def _child_import(config: dict[str, Any]) -> None:
 
 
 def run_ours(args: argparse.Namespace, server: SandboxProcess, work: Path) -> dict[str, Any]:
-    config = {
+    return run_importer(
+        server, work / "ours", work, concurrency=args.concurrency, chunk_size=args.chunk_size,
+        lanes=args.lanes, timeout=args.timeout,
+    )  # fmt: skip
+
+
+def run_importer(
+    server: SandboxProcess, inputs: Path, work: Path, *, concurrency: int, chunk_size: int,
+    lanes: int | None, timeout: float, name: str = "ours",
+) -> dict[str, Any]:
+    """Our importer in a process of its own on ``inputs``, into ``server``: what it saw (see
+    ``_child_import``), its peak RSS and CPU, and the requests the server counted."""
+    output = work / f"{name}.json"
+    config: dict[str, Any] = {
         "api_url": server.url,
-        "input": str(work / "ours"),
-        "concurrency": args.concurrency,
-        "chunk_size": args.chunk_size,
-        "checkpoint_dir": str(work / "checkpoints"),
-        "lanes": args.lanes,
-        "output": str(work / "ours.json"),
+        "input": str(inputs),
+        "concurrency": concurrency,
+        "chunk_size": chunk_size,
+        "checkpoint_dir": str(work / f"{name}-checkpoints"),
+        "lanes": lanes,
+        "output": str(output),
     }
+    shutil.rmtree(config["checkpoint_dir"], ignore_errors=True)  # a fresh ledger, every run
     server.reset_metrics()
     cpu_before = server.cpu_seconds()
     cmd = [sys.executable, str(Path(__file__).resolve()), "_child", json.dumps(config)]
-    run = run_measured(cmd, timeout=args.timeout, cwd=work, log=work / "ours.log")
+    log = work / f"{name}.log"
+    run = run_measured(cmd, timeout=timeout, cwd=work, log=log)
     cpu_after = server.cpu_seconds()
-    output = Path(config["output"])
     if run.returncode != 0 or not output.exists():
-        raise SystemExit(f"our importer failed (exit {run.returncode}); see {work / 'ours.log'}")
+        raise SystemExit(f"our importer failed (exit {run.returncode}); see {log}")
     result: dict[str, Any] = json.loads(output.read_text())
     result.update(
         process_seconds=run.seconds,
@@ -346,6 +390,28 @@ def _ms(seconds: float) -> float:
     return round(seconds * 1000, 1)
 
 
+def sandbox_ideal(
+    *, conversations: int, messages: int, concurrency: int, chunk_size: int, latency_ms: float,
+    latency_jitter: float, task_delay_ms: float, task_delay_jitter: float, seeds: int,
+) -> Ideal:
+    """The simulated ideal of an import into the sandbox with these settings. Setup and flush
+    requests are in it, but cost nothing: the sandbox delays adds only."""
+    from benchmarks.simulate import Workload, ideal
+
+    workload = Workload(
+        conversations=conversations, messages=messages, chunk_size=chunk_size,
+        concurrency=concurrency, latency=latency_ms / 1000, task=task_delay_ms / 1000,
+        latency_jitter=latency_jitter, task_jitter=task_delay_jitter, setup=0.0, flush=0.0,
+    )  # fmt: skip
+    return ideal(workload, seeds=seeds)
+
+
+def fraction_of(rate: float, best: Ideal) -> float | None:
+    """``rate`` ÷ the ideal rate; None when the ideal is unbounded (a server that costs nothing)."""
+    ideal_rate = best.messages_per_s
+    return None if math.isinf(ideal_rate) else round(rate / ideal_rate, 3)
+
+
 def summarize(
     args: argparse.Namespace, ours: dict[str, Any], ref: dict[str, Any] | None
 ) -> dict[str, Any]:
@@ -359,7 +425,14 @@ def summarize(
     nominal = args.concurrency * per_add / (args.latency_ms / 1000) if args.latency_ms else None
     rate = ours["messages_sent"] / ours["seconds"]
     options = ("conversations", "messages", "concurrency", "chunk_size", "latency_ms",
-               "task_delay_ms", "reference_poll", "reference_conversations")  # fmt: skip
+               "latency_jitter", "task_delay_ms", "task_delay_jitter", "reference_poll",
+               "reference_conversations")  # fmt: skip
+    best = sandbox_ideal(
+        conversations=args.conversations, messages=args.messages, concurrency=args.concurrency,
+        chunk_size=args.chunk_size, latency_ms=args.latency_ms, latency_jitter=args.latency_jitter,
+        task_delay_ms=args.task_delay_ms, task_delay_jitter=args.task_delay_jitter,
+        seeds=args.seeds,
+    )  # fmt: skip
     result: dict[str, Any] = {
         "config": {name: getattr(args, name) for name in options},
         "messages_expected": args.conversations * args.messages,
@@ -370,6 +443,9 @@ def summarize(
         "after_send_seconds": round(ours["after_send_seconds"], 3),
         "process_seconds": round(ours["process_seconds"], 3),
         "messages_per_s": round(rate, 1),
+        "ideal": best.as_dict(),
+        "ideal_messages_per_s": best.as_dict()["messages_per_s"],
+        "fraction_of_ideal": fraction_of(rate, best),
         "requests": _count(requests),
         "requests_per_s": round(_count(requests) / ours["seconds"], 1),
         "adds": adds,
@@ -426,6 +502,7 @@ def format_import(r: dict[str, Any]) -> str:
         f"conversation is read + {r['send_seconds']:.2f} sending + {r['after_send_seconds']:.2f} finishing "
         f"(whole process {r['process_seconds']:.2f} s)",
         "messages/s": f"{r['messages_per_s']:,.0f}",
+        **_ideal_rows(r),
         "requests/s": f"{r['requests_per_s']:,.0f} ({r['requests']:,} requests: {r['adds']} adds, "
         f"{r['task_polls']} task polls = {r['polls_per_add']} per add)",
         "add latency p50 / p99": f"{lat['p50']:.1f} / {lat['p99']:.1f} ms in flight",
@@ -457,10 +534,24 @@ def format_import(r: dict[str, Any]) -> str:
     head = (
         f"EverOS import: {c['conversations']} x {c['messages']} messages, concurrency "
         f"{c['concurrency']}, chunk {c['chunk_size']}; sandbox latency {c['latency_ms']:g} ms "
-        f"per add, task delay {c['task_delay_ms']:g} ms"
+        f"± {c['latency_jitter']:.0%} per add, task delay {c['task_delay_ms']:g} ms "
+        f"± {c['task_delay_jitter']:.0%}"
     )
     width = max(map(len, rows))
     return "\n".join([head, *(f"  {name.ljust(width)}  {value}" for name, value in rows.items())])
+
+
+def _ideal_rows(r: dict[str, Any]) -> dict[str, str]:
+    best = r["ideal"]
+    if r["ideal_messages_per_s"] is None:
+        return {"simulated ideal": "unbounded: the server takes no time"}
+    return {
+        "simulated ideal": f"{best['messages_per_s']:,.0f} msg/s = {r['messages_expected']:,} "
+        f"messages in {best['makespan_s']:.2f} s, a perfect scheduler under the order rule "
+        f"(policy {best['policy']}, mean of {best['seeds']} seed(s); no schedule beats "
+        f"{best['lower_bound_s']:.2f} s)",
+        "of the ideal": f"{r['fraction_of_ideal']:.1%}",
+    }
 
 
 def bench_import(args: argparse.Namespace) -> int:
@@ -473,6 +564,8 @@ def bench_import(args: argparse.Namespace) -> int:
             work / "sandbox.log",
             latency_ms=args.latency_ms,
             task_delay_ms=args.task_delay_ms,
+            latency_jitter=args.latency_jitter,
+            task_delay_jitter=args.task_delay_jitter,
         )
         try:
             ours = run_ours(args, server, work)
@@ -591,6 +684,32 @@ def bench_ledger(args: argparse.Namespace) -> int:
 # -- --validate-only on big exports --------------------------------------------------------------
 
 
+def validate_file(path: Path, work: Path, name: str, *, timeout: float) -> dict[str, Any]:
+    """``python -m importer PATH --validate-only`` in its own process: messages read (kept and
+    skipped), whole-process seconds, msg/s, peak RSS and CPU."""
+    report_path = work / f"{name}-report.json"
+    report_path.unlink(missing_ok=True)
+    flags = ["--validate-only", "--no-progress", "--report", str(report_path)]
+    cmd = [sys.executable, "-m", "importer", str(path), *flags]
+    run = run_measured(cmd, timeout=timeout, cwd=work, log=work / f"{name}.log")
+    report = json.loads(report_path.read_text()) if report_path.exists() else {}
+    conversations = report.get("conversations", [])
+    kept = sum(c["messages"] for c in conversations)
+    read = kept + sum(c["skipped"] for c in conversations)
+    return {
+        "messages_read": read,
+        "messages_kept": kept,
+        "conversations": len(conversations),
+        "exit_code": run.returncode,
+        "file_mb": round(path.stat().st_size / 1e6, 1),
+        "process_seconds": round(run.seconds, 2),
+        "validate_seconds": report.get("seconds"),
+        "messages_per_s": round(read / run.seconds),
+        "peak_rss_mb": round(run.peak_rss_mb, 1),
+        "cpu_seconds": round(run.cpu_seconds, 2),
+    }
+
+
 def bench_validate(args: argparse.Namespace) -> int:
     from benchmarks import gen_discord, gen_slack
 
@@ -608,32 +727,9 @@ def bench_validate(args: argparse.Namespace) -> int:
                 gen_slack.generate(path, args.slack, 20)
             inputs.append(("slack", args.slack, path))
         for name, generated, path in inputs:
-            report_path = work / f"{name}-report.json"
-            report_path.unlink(missing_ok=True)
-            flags = ["--validate-only", "--no-progress", "--report", str(report_path)]
-            cmd = [sys.executable, "-m", "importer", str(path), *flags]
-            run = run_measured(cmd, timeout=args.timeout, cwd=work, log=work / f"{name}.log")
-            report = json.loads(report_path.read_text()) if report_path.exists() else {}
-            conversations = report.get("conversations", [])
-            kept = sum(c["messages"] for c in conversations)
-            read = kept + sum(c["skipped"] for c in conversations)
-            failed |= run.returncode != 0 or read < generated
-            rows.append(
-                {
-                    "source": name,
-                    "generated": generated,
-                    "messages_read": read,
-                    "messages_kept": kept,
-                    "conversations": len(conversations),
-                    "exit_code": run.returncode,
-                    "file_mb": round(path.stat().st_size / 1e6, 1),
-                    "process_seconds": round(run.seconds, 2),
-                    "validate_seconds": report.get("seconds"),
-                    "messages_per_s": round(read / run.seconds),
-                    "peak_rss_mb": round(run.peak_rss_mb, 1),
-                    "cpu_seconds": round(run.cpu_seconds, 2),
-                }
-            )
+            row = validate_file(path, work, name, timeout=args.timeout)
+            failed |= row["exit_code"] != 0 or row["messages_read"] < generated
+            rows.append({"source": name, "generated": generated, **row})
     if args.json:
         print(json.dumps(rows, indent=2))
     else:
@@ -646,6 +742,12 @@ def bench_validate(args: argparse.Namespace) -> int:
                 f"peak RSS {r['peak_rss_mb']:.0f} MB, exit {r['exit_code']}"
             )
     return 1 if failed else 0
+
+
+def _suite(args: argparse.Namespace) -> int:
+    from benchmarks.suite import run_suite
+
+    return run_suite(args)
 
 
 # -- command line --------------------------------------------------------------------------------
@@ -662,15 +764,30 @@ def _parser() -> argparse.ArgumentParser:
     imp.add_argument("--concurrency", type=int, default=16)
     imp.add_argument("--chunk-size", type=int, default=100)
     imp.add_argument("--latency-ms", type=float, default=100, help="sandbox delay per add")
+    imp.add_argument("--latency-jitter", type=float, default=0.5,
+                     help="each add's delay is uniform in latency x (1 ± this)")
     imp.add_argument(
         "--task-delay-ms", type=float, default=200, help="tasks stay processing this long"
     )
+    imp.add_argument("--task-delay-jitter", type=float, default=0.5,
+                     help="each task's delay is uniform in delay x (1 ± this)")
+    imp.add_argument("--seeds", type=int, default=5, help="simulation runs averaged for the ideal")
     imp.add_argument("--reference-poll", type=float, default=2.0, help="its poll interval, seconds")
     imp.add_argument("--reference-conversations", type=int, default=2,
                      help="conversations the reference imports (its rate does not depend on "
                      "the number; 0 skips it)")  # fmt: skip
     imp.add_argument("--lanes", type=int, default=None, help="ImportSettings.lanes")
     imp.set_defaults(func=bench_import)
+    suite = sub.add_parser("suite", help="workloads a-e one after another, one table against "
+                           "the simulated ideal")  # fmt: skip
+    suite.add_argument("--only", nargs="+", choices=list("abcde"), default=list("abcde"),
+                       metavar="W", help="workloads to run, of a b c d e (default: all)")
+    suite.add_argument("--scale", type=float, default=1.0,
+                       help="multiply each workload's larger dimension (0.01: a tiny suite)")
+    suite.add_argument("--time-scale", type=float, default=1.0,
+                       help="multiply every latency and task delay")
+    suite.add_argument("--seeds", type=int, default=5, help="simulation runs per ideal")
+    suite.set_defaults(func=_suite)
     cp = sub.add_parser("ledger", help="ledger cost per acknowledgement and memory by size")
     cp.add_argument("--sizes", type=int, nargs="+", default=[1_000, 100_000, 1_000_000, 10_000_000],
                     help="acknowledged messages already in the ledger")
@@ -681,7 +798,7 @@ def _parser() -> argparse.ArgumentParser:
     val.add_argument("--discord", type=int, default=300_000, help="messages in one file (0: skip)")
     val.add_argument("--slack", type=int, default=200_000, help="messages in a zip (0: skip)")
     val.set_defaults(func=bench_validate)
-    for mode in (imp, cp, val):
+    for mode in (imp, suite, cp, val):
         mode.add_argument("--json", action="store_true", help="print JSON instead of a table")
         mode.add_argument("--workdir", help="keep inputs and logs here (default: a temp folder)")
         mode.add_argument("--timeout", type=float, default=900, help="seconds one run may take")
@@ -698,7 +815,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(asyncio.run(_ledger_case(Path(c["dir"]), c["size"], c["acks"],
                                                   c["writers"]))))
         return 0
-    if not argv or argv[0] not in ("import", "ledger", "validate", "-h", "--help"):
+    if not argv or argv[0] not in ("import", "suite", "ledger", "validate", "-h", "--help"):
         argv.insert(0, "import")
     args = _parser().parse_args(argv)
     return int(args.func(args))

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
-__all__ = ["generate_message", "measure", "write_export"]
+__all__ = ["SYSTEM_TYPES", "generate_message", "measure", "write_export"]
 
 _CHANNEL_ID = "1100000000000009999"
 _GUILD = {"id": "1000000000000009999", "name": "Benchmark Guild", "iconUrl": None}
@@ -136,8 +136,13 @@ def generate_message(
     }
 
 
-def write_export(path: Path, count: int, *, seed: int = 7, authors: int = 40) -> None:
-    """Write a DCE-shaped export of ``count`` messages to ``path``, one message at a time."""
+#: message types the converter leaves out (system events)
+SYSTEM_TYPES = frozenset({"GuildMemberJoin", "ChannelPinnedMessage"})
+
+
+def write_export(path: Path, count: int, *, seed: int = 7, authors: int = 40) -> int:
+    """Write a DCE-shaped export of ``count`` messages to ``path``, one message at a time;
+    returns how many of them are chat messages (not ``SYSTEM_TYPES``), i.e. what an import sends."""
     rnd = random.Random(seed)
     people = [_author(i) for i in range(authors)]
     channel = {
@@ -151,18 +156,23 @@ def write_export(path: Path, count: int, *, seed: int = 7, authors: int = 40) ->
     with path.open("w", encoding="utf-8") as out:
         out.write('{\n  "guild": ' + json.dumps(_GUILD) + ',\n  "channel": ' + json.dumps(channel))
         out.write(',\n  "dateRange": {"after": null, "before": null},\n  "messages": [\n')
-        _write_messages(out, count, rnd, people)
+        chat = _write_messages(out, count, rnd, people)
         out.write('\n  ],\n  "messageCount": ' + str(count) + "\n}\n")
+    return chat
 
 
 def _write_messages(
     out: TextIO, count: int, rnd: random.Random, people: list[dict[str, Any]]
-) -> None:
+) -> int:
     ms = _START_MS
+    chat = 0
     for index in range(count):
         ms += rnd.randint(0, 90_000)
-        text = json.dumps(generate_message(index, ms, rnd, people), ensure_ascii=False, indent=2)
+        message = generate_message(index, ms, rnd, people)
+        chat += message["type"] not in SYSTEM_TYPES
+        text = json.dumps(message, ensure_ascii=False, indent=2)
         out.write(("    " if index == 0 else ",\n    ") + text.replace("\n", "\n    "))
+    return chat
 
 
 def measure(path: Path) -> dict[str, float]:

@@ -161,7 +161,8 @@ def test_serve_runs_until_sigterm_and_exits_cleanly(tmp_path: Path) -> None:
     db = tmp_path / "served.db"
     env = {**os.environ, "SANDBOX_API_KEY": "sekrit-key"}
     process = subprocess.Popen(
-        [sys.executable, "-c", _RUNNER, "serve", "--port", "0", "--db", str(db), "--seed", "1"],
+        [sys.executable, "-c", _RUNNER, "serve", "--port", "0", "--db", str(db), "--seed", "1",
+         "--latency-jitter", "0.5", "--task-delay-jitter", "0.25"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -182,6 +183,14 @@ def test_serve_runs_until_sigterm_and_exits_cleanly(tmp_path: Path) -> None:
             urllib.request.urlopen(request, timeout=5)
         denied.value.close()
         assert denied.value.code == 401
+        faults = urllib.request.Request(
+            url + "/_sandbox/faults", headers={"Authorization": "Bearer sekrit-key"}
+        )
+        with urllib.request.urlopen(faults, timeout=5) as response:
+            config = json.load(response)
+        assert (config["latency_jitter"], config["task_delay_jitter"], config["seed"]) == (
+            0.5, 0.25, 1
+        )
     finally:
         process.send_signal(signal.SIGTERM)
         _, stderr = process.communicate(timeout=10)
@@ -196,6 +205,8 @@ def test_serve_reports_bad_flags_and_busy_ports(
 ) -> None:
     assert run(["serve", "--db", str(tmp_path / "a.db"), "--error-rate", "2"]) == 2
     assert capsys.readouterr().err.startswith("error: --error-rate: Input should be less than")
+    assert run(["serve", "--db", str(tmp_path / "a.db"), "--latency-jitter", "1.5"]) == 2
+    assert capsys.readouterr().err.startswith("error: --latency-jitter: Input should be less than")
 
     port = sandbox.url.rsplit(":", 1)[1]
     assert run(["serve", "--db", str(tmp_path / "b.db"), "--port", port]) == 2

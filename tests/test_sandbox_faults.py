@@ -159,3 +159,56 @@ def test_token_bucket_refills_at_the_configured_rate() -> None:
     assert injector.throttle() is None
     assert FaultInjector.retry_after_headers(0.25) == {"Retry-After": "1", "retry-after-ms": "250"}
     assert FaultInjector.retry_after_headers(2.5)["Retry-After"] == "3"
+
+
+def test_jitter_draws_uniformly_around_the_value_and_repeats_with_the_seed() -> None:
+    config = FaultConfig(latency_ms=100, latency_jitter=0.5, task_delay_ms=200,
+                         task_delay_jitter=0.25, seed=3)  # fmt: skip
+    injector, twin = FaultInjector(config), FaultInjector(config)
+    latencies = [injector.add_latency_s() for _ in range(400)]
+    delays = [injector.task_delay_s() for _ in range(400)]
+
+    assert latencies == [twin.add_latency_s() for _ in range(400)]
+    assert 0.05 <= min(latencies) < 0.055 and 0.145 < max(latencies) <= 0.15
+    assert sum(latencies) / 400 == pytest.approx(0.1, rel=0.05)
+    assert 0.15 <= min(delays) < 0.155 and 0.245 < max(delays) <= 0.25
+    fixed = FaultInjector(FaultConfig(latency_ms=100, task_delay_ms=200))
+    assert {fixed.add_latency_s() for _ in range(5)} == {0.1}
+    assert {fixed.task_delay_s() for _ in range(5)} == {0.2}
+
+
+def test_jitter_leaves_the_fault_dice_where_they_were() -> None:
+    plain = FaultInjector(FaultConfig(error_rate=0.5, seed=8))
+    jittered = FaultInjector(FaultConfig(error_rate=0.5, latency_ms=10, latency_jitter=1, seed=8))
+    rolls = []
+    for _ in range(50):
+        jittered.add_latency_s()
+        rolls.append(jittered.roll(0.5))
+    assert rolls == [plain.roll(0.5) for _ in range(50)]
+
+
+async def test_jittered_adds_and_tasks_take_the_drawn_times(
+    sandbox_factory: Callable[..., SandboxServer], http: aiohttp.ClientSession
+) -> None:
+    config = FaultConfig(latency_ms=200, latency_jitter=0.9, task_delay_ms=1000,
+                         task_delay_jitter=0.5, seed=11)  # fmt: skip
+    server = sandbox_factory(faults=config)
+    twin = FaultInjector(config)  # the same dice, drawn in the server's order
+    drawn: list[tuple[float, float]] = []
+    took: list[float] = []
+    task_ids: list[str] = []
+    for _ in range(6):
+        drawn.append((twin.add_latency_s(), twin.task_delay_s()))
+        started = time.monotonic()
+        async with http.post(server.url + GROUP, json=body(async_mode=True)) as response:
+            assert response.status == 202
+            task_ids.append((await response.json())["data"]["task_id"])
+        took.append(time.monotonic() - started)
+
+    for (latency, delay), seconds, task_id in zip(drawn, took, task_ids, strict=True):
+        assert seconds >= latency - 0.002  # asyncio may wake a hair early
+        task = server.store.task(task_id)
+        assert task is not None and task.ready_at - task.created_at == pytest.approx(delay)
+    fastest = min(range(6), key=lambda i: drawn[i][0])
+    assert took[fastest] < drawn[fastest][0] + 0.15  # not the 200 ms mean: the draw
+    assert len({round(delay, 6) for _, delay in drawn}) == 6

@@ -207,8 +207,8 @@ async def _add(request: web.Request, kind: Literal["group", "personal"]) -> web.
         await drop(request)
     if faults.roll(config.error_rate):
         return _error(faults.error_status(), "injected fault: temporary server error")
-    if config.latency_ms > 0:
-        await asyncio.sleep(config.latency_ms / 1000)
+    if (latency := faults.add_latency_s()) > 0:
+        await asyncio.sleep(latency)
     try:
         body = await _json_body(request)
         messages = body.get("messages") if isinstance(body, dict) else None
@@ -228,7 +228,7 @@ async def _add(request: web.Request, kind: Literal["group", "personal"]) -> web.
         return _data(payload)
     now = time.time()
     outcome = "failed" if faults.roll(config.task_fail_rate) else "success"
-    ready_at = now + config.task_delay_ms / 1000
+    ready_at = now + faults.task_delay_s()
     task = TaskRecord(f"task_{uuid.uuid4().hex}", now, ready_at, outcome)
     store.add_task(task)
     if outcome == "success":

@@ -35,7 +35,11 @@ DEFAULT_PORT = 1995
 _API_KEY_ENV = "SANDBOX_API_KEY"
 _FAULT_FLAGS: tuple[tuple[str, type, str, str], ...] = (
     ("--latency-ms", float, "MS", "delay added to each add request"),
+    ("--latency-jitter", float, "FRACTION",
+     "each add's delay drawn uniformly from --latency-ms x (1 ± FRACTION)"),
     ("--task-delay-ms", float, "MS", "how long async tasks stay 'processing'"),
+    ("--task-delay-jitter", float, "FRACTION",
+     "each task's delay drawn uniformly from --task-delay-ms x (1 ± FRACTION)"),
     ("--error-rate", float, "FRACTION", "fraction of adds answered 500/503"),
     ("--rate-limit-rps", float, "RPS", "requests per second over all /api and /v1 routes before 429"),
     ("--rate-limit-rate", float, "FRACTION", "fraction of /api and /v1 requests answered 429"),
@@ -46,7 +50,7 @@ _FAULT_FLAGS: tuple[tuple[str, type, str, str], ...] = (
      "a new task answers 404 this long (a status store lagging behind the 202)"),
     ("--background-rate", float, "FRACTION", "fraction of EverCore adds answered 202 (background)"),
     ("--item-error-rate", float, "FRACTION", "fraction of GoodMem items answered UNAVAILABLE"),
-    ("--seed", int, "N", "seed for reproducible faults"),
+    ("--seed", int, "N", "seed for reproducible faults and jitter"),
 )
 
 

@@ -168,8 +168,8 @@ async def add_message(request: web.Request) -> web.Response:
             request, faults.error_status(), "SYSTEM_ERROR",
             "injected fault: Failed to store memory, please try again later",
         )
-    if config.latency_ms > 0:
-        await asyncio.sleep(config.latency_ms / 1000)
+    if (latency := faults.add_latency_s()) > 0:
+        await asyncio.sleep(latency)
     try:
         message = parse_message(json.loads(raw))
     except (ValueError, UnicodeDecodeError):
@@ -189,7 +189,7 @@ async def add_message(request: web.Request) -> web.Response:
     now = time.time()
     outcome = "failed" if faults.roll(config.task_fail_rate) else "success"
     request_id = str(uuid.uuid4())
-    store.add_task(TaskRecord(request_id, now, now + config.task_delay_ms / 1000, outcome))
+    store.add_task(TaskRecord(request_id, now, now + faults.task_delay_s(), outcome))
     if outcome == "success":
         store.evercore.add_message(request.path, message, request_id)
     return web.json_response(

@@ -1,4 +1,5 @@
-"""Fault injection for the sandbox: the settings (``FaultConfig``) and the seeded dice for them."""
+"""Fault injection for the sandbox: the settings (``FaultConfig``) and the seeded dice for them,
+including the jittered add latency and task delay."""
 
 from __future__ import annotations
 
@@ -26,8 +27,13 @@ class FaultConfig(BaseModel):
 
     #: added to each memories add request, after the fault dice and before validation
     latency_ms: float = Field(default=0, ge=0)
+    #: each add's latency is drawn uniformly from ``latency_ms × (1 ± latency_jitter)``
+    latency_jitter: float = Field(default=0, ge=0, le=1)
     #: how long an async task stays "processing"
     task_delay_ms: float = Field(default=0, ge=0)
+    #: each task's delay is drawn uniformly from ``task_delay_ms × (1 ± task_delay_jitter)``
+    #: (EverOS tasks and EverCore background requests; GoodMem's embedding delay stays fixed)
+    task_delay_jitter: float = Field(default=0, ge=0, le=1)
     #: fraction of add requests answered 500/503 before anything is stored
     error_rate: float = Field(default=0, ge=0, le=1)
     #: token bucket over all /api requests (burst = max(1, rps)); 0 turns it off
@@ -71,6 +77,7 @@ class FaultInjector:
         self._clock = clock
         self.config = config or FaultConfig()
         self._rng = random.Random(self.config.seed)
+        self._jitter_rng = _jitter_rng(self.config.seed)
         self._tokens = 0.0
         self._refilled_at = 0.0
         self._reset_bucket()
@@ -81,6 +88,7 @@ class FaultInjector:
         old, self.config = self.config, new
         if "seed" in fields:
             self._rng = random.Random(new.seed)
+            self._jitter_rng = _jitter_rng(new.seed)
         if new.rate_limit_rps != old.rate_limit_rps:
             self._reset_bucket()
         return new
@@ -95,6 +103,19 @@ class FaultInjector:
     def roll(self, rate: float) -> bool:
         """True with probability ``rate`` (never draws when the rate is 0, so dice stay aligned)."""
         return rate > 0 and self._rng.random() < rate
+
+    def add_latency_s(self) -> float:
+        """The delay of one add request, in seconds (drawn when ``latency_jitter`` is set)."""
+        return self._jittered(self.config.latency_ms, self.config.latency_jitter)
+
+    def task_delay_s(self) -> float:
+        """How long one new task stays processing, in seconds (drawn when jittered)."""
+        return self._jittered(self.config.task_delay_ms, self.config.task_delay_jitter)
+
+    def _jittered(self, ms: float, fraction: float) -> float:
+        if ms <= 0 or fraction <= 0:
+            return ms / 1000  # no draw: a run without jitter keeps its exact timings
+        return ms * (1 + self._jitter_rng.uniform(-fraction, fraction)) / 1000
 
     def error_status(self) -> int:
         return self._rng.choice((500, 503))
@@ -121,3 +142,8 @@ class FaultInjector:
             "Retry-After": str(max(1, math.ceil(wait_s))),
             "retry-after-ms": str(max(1, math.ceil(wait_s * 1000))),
         }
+
+
+def _jitter_rng(seed: int | None) -> random.Random:
+    """Dice of their own for timings, so turning jitter on leaves the fault dice where they were."""
+    return random.Random(None if seed is None else f"jitter-{seed}")

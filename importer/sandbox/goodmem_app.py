@@ -304,8 +304,8 @@ async def _batch_create(request: web.Request) -> web.Response:
     if faults.roll(config.error_rate):
         status = faults.error_status()
         return _error(status, "injected fault: temporary server error")
-    if config.latency_ms > 0:
-        await asyncio.sleep(config.latency_ms / 1000)
+    if (latency := faults.add_latency_s()) > 0:
+        await asyncio.sleep(latency)
     try:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
