@@ -448,8 +448,9 @@ class Pipeline:
             receipt = await self.hooks._send_chunk(conversation, chunk)
             if receipt.task_id is None:
                 break  # stored synchronously
-            # journal the task before waiting: after a crash we ask it instead of resending
-            await self.ledger.sent(key, receipt.task_id)
+            # journal the task (committed while we wait): after a crash we ask it instead of
+            # resending; the next intent cannot be journaled before it
+            await self.ledger.sent(key, receipt.task_id, wait=False)
             outcome = await self.hooks._wait_task(receipt.task_id)
             if outcome == "success":
                 break
@@ -464,7 +465,10 @@ class Pipeline:
                 f"chunk {chunk.index} of {key} failed on the server "
                 f"{self.settings.max_task_resends + 1} times"
             )
-        await self.ledger.acknowledge(key, entries, max_ts, in_doubt=doubt, origin=origin)
+        # committed while the next chunk is prepared, and before its intent
+        await self.ledger.acknowledge(
+            key, entries, max_ts, in_doubt=doubt, origin=origin, wait=False
+        )
         if doubt is not None:
             self._report.in_doubt.append(doubt)
         result.sent += len(chunk.messages)

@@ -92,6 +92,9 @@ class Ledger:
         self._executor: ThreadPoolExecutor | None = None
         self._pending: list[tuple[Callable[[sqlite3.Connection], None], asyncio.Future[None]]] = []
         self._committer: asyncio.Task[None] | None = None
+        #: the waiter of the latest change asked for; the first write error, for good
+        self._last: asyncio.Future[None] | None = None
+        self._failed: CheckpointError | None = None
         self._legacy: dict[int, LegacyCursor] = {}
         self.migrated_from: list[str] = []
 
@@ -257,7 +260,10 @@ class Ledger:
     # -- reading -------------------------------------------------------------------------------
 
     async def state(self, key: str) -> ConversationState:
+        """The conversation's state, once every change made before this call is committed."""
         conv = conversation_digest(key)
+        if self._last is not None:
+            await asyncio.shield(self._last)
         return await self._run(lambda db: state(db, conv))
 
     async def known(self, key: str, hids: Sequence[int]) -> dict[int, int]:
@@ -299,20 +305,24 @@ class Ledger:
 
         await self._commit(op)
 
-    async def sent(self, key: str, task_id: str) -> None:
-        """The server accepted the chunk in flight as ``task_id``: after a crash, ask it."""
+    async def sent(self, key: str, task_id: str, *, wait: bool = True) -> None:
+        """The server accepted the chunk in flight as ``task_id``: after a crash, ask it.
+        ``wait=False``: committed in the background (see ``_commit``)."""
         conv = conversation_digest(key)
         await self._commit(
-            lambda db: db.execute("UPDATE inflight SET task_id=? WHERE conv=?", (task_id, conv))
+            lambda db: db.execute("UPDATE inflight SET task_id=? WHERE conv=?", (task_id, conv)),
+            wait=wait,
         )
 
     async def acknowledge(
         self, key: str, entries: list[tuple[int, int]], max_ts: int, *,
         in_doubt: InDoubt | None = None, origin: str | None = None, count: bool = True,
+        wait: bool = True,
     ) -> int:
         """Record ``entries`` as acknowledged and the chunk as no longer in flight; returns how
-        many of them were new to the ledger. ``count=False``: they are already counted (taken
-        over from a 0.1.0 checkpoint)."""
+        many of them were new to the ledger (when waited for). ``count=False``: they are
+        already counted (taken over from a 0.1.0 checkpoint). ``wait=False``: committed in the
+        background (see ``_commit``)."""
         conv = conversation_digest(key)
         added = 0
 
@@ -339,7 +349,7 @@ class Ledger:
                      in_doubt.task_id, pack_entries(entries), now()),
                 )
 
-        await self._commit(op)
+        await self._commit(op, wait=wait)
         return added
 
     async def abandon(self, key: str, *, resent: InDoubt | None = None) -> None:
@@ -445,14 +455,28 @@ class Ledger:
 
     # -- group commit ------------------------------------------------------------------------------
 
-    async def _commit(self, op: Callable[[sqlite3.Connection], object]) -> None:
+    async def _commit(
+        self, op: Callable[[sqlite3.Connection], object], *, wait: bool = True
+    ) -> None:
+        """Commit ``op`` with whatever else is pending, in the order asked, in one transaction.
+
+        ``wait=False`` returns at once: the change is committed no later than the next change
+        asked for, so a record that must be durable before a request (a chunk's intent) is
+        waited for and carries the ones queued before it. A failed write fails every later one.
+        """
         if self._db is None:
             raise CheckpointError("the ledger is not open")
+        if self._failed is not None:
+            raise self._failed
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending.append((op, waiter))  # type: ignore[arg-type]
+        self._last = waiter
         if self._committer is None or self._committer.done():
             self._committer = asyncio.create_task(self._commit_pending())
-        await asyncio.shield(waiter)
+        if wait:
+            await asyncio.shield(waiter)
+        else:
+            waiter.add_done_callback(_retrieve)
 
     async def _commit_pending(self) -> None:
         while self._pending:
@@ -462,6 +486,7 @@ class Ledger:
                 await self._run(functools.partial(transaction, ops=ops))
             except (sqlite3.Error, OSError) as exc:
                 error = CheckpointError(f"cannot write the ledger {self.path}: {exc}")
+                self._failed = error
                 for _, waiter in batch:
                     if not waiter.done():
                         waiter.set_exception(error)
@@ -523,3 +548,7 @@ class Ledger:
                      conversations=len(found.states))
 
 
+def _retrieve(waiter: asyncio.Future[None]) -> None:
+    """A change nobody waits for: its error is raised by the next change instead."""
+    if not waiter.cancelled():
+        waiter.exception()
