@@ -335,6 +335,10 @@ def _content(raw: dict[str, Any]) -> str:
     """
     text = raw.get("content")
     text = text if isinstance(text, str) and text.strip() else ""
+    if text and not raw.get("attachments") and not raw.get("stickers") and not raw.get(
+        "forwardedMessage"
+    ):
+        return text  # most messages: nothing else to add (and a million of them to read)
     lines = [text] if text else []
     lines.extend(_media(raw))
     if not text:

@@ -334,7 +334,10 @@ class Pipeline:
         ready = state.group_ready
         #: id digests of messages on their way from the lookup to their chunk's records
         digests: dict[str, int] = {}
-        async for chunk in self._chunks(spool, spooled, builder, state.max_ts, result, digests):
+        # nothing of the conversation acknowledged yet: no message needs looking up
+        fresh = state.acked == 0
+        async for chunk in self._chunks(spool, spooled, builder, state.max_ts, result, digests,
+                                        fresh):
             if not ready:
                 await self._setup(conversation)
                 ready = True
@@ -358,7 +361,7 @@ class Pipeline:
 
     async def _chunks(
         self, spool: Spool, spooled: SpooledConversation, builder: ChunkBuilder,
-        newest: int | None, result: ConversationResult, digests: dict[str, int],
+        newest: int | None, result: ConversationResult, digests: dict[str, int], fresh: bool,
     ) -> AsyncIterator[Chunk]:
         """The chunks of the conversation's messages the target lacks, read page by page."""
         pages = spool.messages(spooled)
@@ -368,7 +371,7 @@ class Pipeline:
         while (
             page := next(pages, None) if inline else await asyncio.to_thread(next, pages, None)
         ) is not None:
-            pending = await self._pending(spooled.key, page, newest, result, digests)
+            pending = await self._pending(spooled.key, page, newest, result, digests, fresh)
             self.progress.advance(len(page) - len(pending))
             for message in pending:
                 if (chunk := builder.add(message)) is not None:
@@ -378,11 +381,12 @@ class Pipeline:
 
     async def _pending(
         self, key: str, page: list[Message], newest: int | None, result: ConversationResult,
-        digests: dict[str, int],
+        digests: dict[str, int], fresh: bool,
     ) -> list[Message]:
-        """The messages of ``page`` the target has not acknowledged."""
+        """The messages of ``page`` the target has not acknowledged (``fresh``: the ledger
+        holds none of the conversation's)."""
         hids = [id_digest(m.message_id) for m in page]
-        known = await self.ledger.known(key, hids)
+        known = {} if fresh else await self.ledger.known(key, hids)
         pending: list[Message] = []
         legacy: list[tuple[int, int]] = []
         legacy_ts = 0

@@ -66,9 +66,9 @@ class PollSchedule:
     again after a tenth of the estimate, backing off from there.
     """
 
-    #: a server that finishes tasks at once is seen to within a few milliseconds (polls have
-    #: their own budget, so looking early never holds an add back)
-    minimum: float = 0.005
+    #: a server that finishes tasks at once is seen to within a millisecond or two (polls
+    #: have their own budget, so looking early never holds an add back)
+    minimum: float = 0.001
     maximum: float = 5.0
     growth: float = 1.5
     typical: float = 0.05

@@ -53,7 +53,7 @@ def test_instant_tasks_are_looked_at_within_milliseconds_even_when_polls_leave_l
     poll = PollSchedule(typical=0.05)
     for _ in range(100):
         poll.observe(0.0, poll.first_delay() + 0.003)
-    assert poll.first_delay() == poll.minimum == 0.005
+    assert poll.first_delay() == poll.minimum == 0.001
 
 
 def test_poll_schedule_comes_back_down_after_a_slow_period() -> None:
