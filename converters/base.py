@@ -191,7 +191,7 @@ class Converter(ABC):
             if kept.message_id.startswith(RESERVED_ID_PREFIX):
                 self.error(origin, f"message id {kept.message_id}",
                            f"message_id must not start with '{RESERVED_ID_PREFIX}'")
-            if not kept.content.strip():
+            if not kept.content or kept.content.isspace():  # (strip() would copy every text)
                 self.error(origin, f"message id {kept.message_id}", "field 'content' is empty")
             if group and not kept.sender_id:
                 self.error(origin, f"message id {kept.message_id}", "field 'sender' is missing")

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import glob
 import re
-from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 from typing import IO, Any, Generic, TypeVar
 
@@ -77,17 +77,19 @@ V = TypeVar("V")
 
 
 class _Recent(Generic[V]):
-    """The latest ``size`` entries put, by id: older ones are forgotten."""
+    """At least the latest ``size`` entries put, by id: older ones are forgotten (in bulk, so
+    that remembering one costs a dict insertion)."""
 
     def __init__(self, size: int) -> None:
         self._size = size
-        self._entries: OrderedDict[str, V] = OrderedDict()
+        self._entries: dict[str, V] = {}
         self._evicted = False
 
     def put(self, key: str, value: V) -> None:
-        self._entries[key] = value
-        if len(self._entries) > self._size:
-            self._entries.popitem(last=False)
+        entries = self._entries
+        entries[key] = value
+        if len(entries) >= 2 * self._size:
+            self._entries = dict(islice(entries.items(), len(entries) - self._size, None))
             self._evicted = True
 
     def get(self, key: str) -> V | None:

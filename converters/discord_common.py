@@ -48,9 +48,12 @@ def parse_timestamp_ms(text: str) -> int:
 
     Raises ``ValueError`` for text that is not a timestamp.
     """
-    if len(text) > 26 and _LONG_FRACTION.search(text):
-        text = _LONG_FRACTION.sub(r"\1", text, count=1)
-    moment = datetime.fromisoformat(text)
+    try:
+        moment = datetime.fromisoformat(text)  # 3.11 cuts extra fraction digits itself
+    except ValueError:
+        if not _LONG_FRACTION.search(text):
+            raise
+        moment = datetime.fromisoformat(_LONG_FRACTION.sub(r"\1", text, count=1))
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     # timedelta // timedelta is integer arithmetic: no float rounding of far-off dates

@@ -76,10 +76,6 @@ class Repeats:
     renamed: list[tuple[str, int, str]] = field(default_factory=list)
 
 
-def fingerprint(message: Message) -> int:
-    """What tells two messages under one id apart (with the time): sender and text. Python's
-    own hash is enough: fingerprints are compared within one process only."""
-    return hash((message.sender_id, message.content))
 
 
 class Spool:
@@ -100,6 +96,8 @@ class Spool:
             PRAGMA journal_mode=OFF;
             PRAGMA synchronous=OFF;
             PRAGMA temp_store=FILE;
+            -- fp: what tells two messages under one id apart (with the time), hash((sender,
+            -- text)); Python's own hash is enough, fingerprints are compared in this run only
             CREATE TABLE msgs (conv INTEGER NOT NULL, mid TEXT NOT NULL, ts INTEGER NOT NULL,
                                fp INTEGER NOT NULL, sender_id TEXT NOT NULL, sender_name TEXT,
                                role TEXT NOT NULL, content TEXT NOT NULL, reply_to TEXT);
@@ -129,13 +127,14 @@ class Spool:
         index = piece.conversation.index
         rows: list[tuple[Any, ...]]
         if self.ids_only:
-            rows = [(index, m.message_id, m.timestamp, fingerprint(m)) for m in messages]
+            rows = [(index, m.message_id, m.timestamp, hash((m.sender_id, m.content)))
+                    for m in messages]
             insert = ("INSERT INTO msgs (conv, mid, ts, fp, sender_id, role, content) "
                       "VALUES (?,?,?,?,'','','')")
         else:
             rows = [
-                (index, m.message_id, m.timestamp, fingerprint(m), m.sender_id, m.sender_name,
-                 m.role, m.content, m.reply_to)
+                (index, m.message_id, m.timestamp, hash((m.sender_id, m.content)), m.sender_id,
+                 m.sender_name, m.role, m.content, m.reply_to)
                 for m in messages
             ]
             insert = "INSERT INTO msgs VALUES (?,?,?,?,?,?,?,?,?)"

@@ -479,11 +479,11 @@ def test_replies_name_recent_messages_and_only_say_earlier_for_forgotten_ones(
     # length is read in bounded memory
     monkeypatch.setattr(discord, "_RECENT_MESSAGES", 3)
     replies = [
-        plain("5") | {"reference": {"messageId": "4"}, "content": "recent"},
-        plain("6") | {"reference": {"messageId": "1"}, "content": "old"},
+        plain("9") | {"reference": {"messageId": "8"}, "content": "recent"},
+        plain("10") | {"reference": {"messageId": "1"}, "content": "old"},
     ]
-    path = write_dce(tmp_path / "r.json", [plain("1"), plain("2"), plain("3"), plain("4"), *replies])
-    [conversation], _ = convert(path)
+    earlier = [plain(str(i)) for i in range(1, 9)]
+    [conversation], _ = convert(write_dce(tmp_path / "r.json", [*earlier, *replies]))
     by_id = {m.message_id: m.content for m in conversation.messages}
-    assert by_id["5"] == '[reply to N: "text 4"] recent'
-    assert by_id["6"] == "[reply to an earlier message] old"
+    assert by_id["9"] == '[reply to N: "text 8"] recent'
+    assert by_id["10"] == "[reply to an earlier message] old"
