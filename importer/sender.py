@@ -134,7 +134,7 @@ class Sender:
         started = time.monotonic()
         last_processing = 0.0
         await self._sleep(self.poll.first_delay())
-        misses = unknown = 0
+        unknown = 0
         while True:
             # when the poll left: the answer's round trip says nothing about the task's length
             elapsed = time.monotonic() - started
@@ -157,8 +157,7 @@ class Sender:
                     "run the same command again to resume"
                 )
             last_processing = elapsed
-            misses += 1
-            await self._sleep(self.poll.retry_delay(misses))
+            await self._sleep(self.poll.retry_delay(elapsed))
 
     # -- policy ----------------------------------------------------------------------------------
 

@@ -5,6 +5,8 @@ import random
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
+import pytest
+
 from importer.retry import AdaptiveLimiter, Backoff, PollSchedule, parse_retry_after
 
 
@@ -38,12 +40,22 @@ def test_poll_schedule_learns_from_the_midpoint_and_retries_soon_after_a_miss() 
     for _ in range(40):
         poll.observe(0.9, 1.1)  # last seen processing at 0.9 s, done at 1.1 s
     assert 0.95 < poll.first_delay() <= 1.0
-    assert 0.095 < poll.retry_delay(1) <= 0.1  # a tenth of the typical time
-    assert poll.retry_delay(2) == poll.retry_delay(1) * 1.5
-    assert poll.retry_delay(30) == 2.0  # capped
+    # after a miss: a fifth of the time taken so far, at least 5 ms, at most the cap
+    assert poll.retry_delay(1.0) == pytest.approx(0.2)
+    assert poll.retry_delay(0.001) == 0.005
+    assert poll.retry_delay(30) == 2.0
     fresh = PollSchedule(typical=0.05)
     fresh.observe(0.0, 0.3)  # done at the first look (late): it took at most 0.05 s
     assert fresh.typical == 0.9 * 0.05
+
+
+def test_a_task_longer_than_guessed_is_noticed_within_a_fifth_of_its_duration() -> None:
+    for duration in (0.06, 0.2, 1.0, 7.5):
+        poll = PollSchedule(typical=0.05)  # far too early for all but the first
+        seen = poll.first_delay()
+        while seen < duration:
+            seen += poll.retry_delay(seen)
+        assert seen - duration <= max(0.005, 0.2 * duration)
 
 
 def test_instant_tasks_are_looked_at_within_milliseconds_even_when_polls_leave_late() -> None:
@@ -68,12 +80,10 @@ def test_poll_schedule_comes_back_down_after_a_slow_period() -> None:
         if first >= duration:
             poll.observe(0.0, first)  # already done at the first look
         else:
-            seen = first
-            misses = 0
+            seen = previous = first
             while seen < duration:
-                misses += 1
-                seen += poll.retry_delay(misses)
-            poll.observe(seen - poll.retry_delay(misses), seen)
+                previous, seen = seen, seen + poll.retry_delay(seen)
+            poll.observe(previous, seen)
     assert 0.1 < poll.first_delay() < 0.25
 
 
