@@ -9,14 +9,22 @@ Accepted beyond the published spec, because real files do it:
   becomes ``reply_to``. An empty list means no reply; any other shape is ignored with a warning.
 - A message without ``message_id`` gets a deterministic derived id (see ``IdDeriver``).
 - ``scene`` other than ``solo``/``team`` (files use descriptors like ``work``) is read as team.
+- ``session_meta`` after ``conversation_list``.
 
-Places in problem messages count messages from 0, in file order (``conversation_list[0]``).
+The file is streamed (``converters.json_stream``): ``session_meta`` is read first, then the
+messages one at a time, so a conversation of any length is read in bounded memory. One pass
+does it when ``session_meta`` comes first and the end of the file shows nothing that could
+change it; otherwise a first pass passes over the messages to find it. A solo file that declares
+no ``role: user`` is filed under the person who writes most: their count takes a quick pass of
+its own.
+
+Places in problem messages count messages from 1, in file order (``message 1``).
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, tzinfo
 from pathlib import Path
 from typing import Any, Literal
@@ -34,7 +42,8 @@ from converters._common import (
     show,
     slug,
 )
-from converters.base import RESERVED_ID_PREFIX, Converter, load_json, peek_json
+from converters.base import RESERVED_ID_PREFIX, ConversationStream, Converter, peek_json
+from converters.json_stream import Events, JsonFile, LateMembers, Members
 from importer.errors import InputError
 from importer.models import Conversation, Message, Role
 
@@ -42,6 +51,12 @@ __all__ = ["ConversationFormatConverter"]
 
 Scene = Literal["solo", "team"]
 Users = Mapping[str, Mapping[str, Any]]
+
+#: the members besides the messages; any other member is passed over unread
+_FIELDS = frozenset({"version", "session_meta"})
+#: members that, written after the messages, would change what the messages were read as
+_LATE = LateMembers("session_meta", "conversation_list", "version")
+_LIST = "conversation_list"
 
 
 @register
@@ -60,19 +75,68 @@ class ConversationFormatConverter(Converter):
             and has_json_key(head, "conversation_list", "session_meta")
         )
 
-    def conversations(self, path: Path) -> Iterator[Conversation]:
-        data = load_json(path)
-        meta, users, items = _shape(path, data)
-        zone = self._zone(path, meta)
-        header = self._header(path, meta, users, items)
-        ids = IdDeriver(header.conversation_id)
-        messages = [
-            message
-            for index, item in enumerate(items, 1)  # positions count from 1, as people do
-            if (message := self._message(path, index, item, users, zone, ids)) is not None
-        ]
-        source_meta = _source_meta(data, meta)
-        yield header.model_copy(update={"messages": messages, "source_meta": source_meta})
+    def conversations(self, path: Path) -> Iterator[ConversationStream]:
+        file = JsonFile(path)
+        with file.events() as leader:
+            found = Members()
+            one_pass = self._members(file, leader, found)
+            meta, users = _shape(path, found)
+            zone = self._zone(path, meta)
+            user = self._solo_user(file, users) if self._scene(path, meta) == "solo" else None
+            header = self._header(path, meta, users, user)
+            reader = _Messages(self, path, header, users, zone, solo=user is not None)
+
+            def messages() -> Iterator[Message]:
+                with file.items(f"{_LIST}.item") as (items, position):
+                    last_chunk = 0
+                    for message in reader.read(items):
+                        last_chunk = position.chunk_start
+                        yield message
+                if one_pass and not _LATE.none_after(file, last_chunk):
+                    # a member after the messages, too far from the end to be searched first
+                    leader.skip((_LIST, "start_array", None))
+                    leader.members("", _LIST, _FIELDS, found, stop=False)
+                    if found.repeated:
+                        self.error(path, "top level", f"field '{found.repeated[0]}' appears twice")
+
+            yield ConversationStream(header, messages(), lambda: self._complete(reader, found))
+
+    def _members(self, file: JsonFile, leader: Events, found: Members) -> bool:
+        """Read every member but the messages into ``found``: before them when nothing after
+        them can change how they are read (True: the messages are next), else by passing over
+        them."""
+        if leader.next()[1] != "start_map":
+            raise InputError(
+                str(file.path),
+                "expected a JSON object with 'session_meta' and 'conversation_list'",
+                where="top level",
+            )
+        if not leader.members("", _LIST, _FIELDS, found, stop=True):
+            return False
+        if (
+            "session_meta" in found.values
+            and not found.repeated
+            and _LATE.none_in_tail(file, leader.position.offset)
+        ):
+            return True
+        leader.skip((_LIST, "start_array", None))
+        leader.members("", _LIST, _FIELDS, found, stop=False)
+        return False
+
+    def _complete(self, reader: _Messages, found: Members) -> Conversation:
+        """The header once every message was read: what the file says beyond the canonical
+        fields, and a warning when a solo file has several people writing."""
+        if reader.user is not None and len(reader.humans) > 1:
+            names = ", ".join(sorted(reader.humans))
+            self.warning(
+                reader.path,
+                "session_meta",
+                f"scene solo but {len(reader.humans)} people write ({names}); the personal API"
+                f" files every user message under {reader.user!r} (use --scene team to keep"
+                " them apart)",
+            )
+        meta = found.values["session_meta"]
+        return reader.header.model_copy(update={"source_meta": _source_meta(found.values, meta)})
 
     # -- session_meta ----------------------------------------------------------------------
 
@@ -110,16 +174,16 @@ class ConversationFormatConverter(Converter):
         return "team"
 
     def _header(
-        self, path: Path, meta: Mapping[str, Any], users: Users, items: list[Any]
+        self, path: Path, meta: Mapping[str, Any], users: Users, user: str | None
     ) -> Conversation:
         """The conversation without its messages: kind, id, name, participants."""
         group_id = self._text(path, meta, "group_id")
-        if self._scene(path, meta) == "team":
+        if user is None:
             kind: Literal["group", "personal"] = "group"
             conversation_id, session_id = group_id or slug(path.stem), None
         else:
             kind = "personal"
-            conversation_id, session_id = self._solo_user(path, users, items), group_id
+            conversation_id, session_id = user, group_id
         if conversation_id.startswith(RESERVED_ID_PREFIX):
             self.error(
                 path,
@@ -147,75 +211,150 @@ class ConversationFormatConverter(Converter):
         self.error(path, "session_meta", f"field '{field}' must be a string, not {show(value)}")
         return None
 
-    def _solo_user(self, path: Path, users: Users, items: list[Any]) -> str:
-        """The user of a personal conversation: the first ``role: user``, else who talks most."""
-        humans = Counter(
-            item["sender"]
-            for item in items
-            if isinstance(item, dict)
-            and isinstance(item.get("sender"), str)
-            and _role(users.get(item["sender"])) != "assistant"
-        )
+    def _solo_user(self, file: JsonFile, users: Users) -> str:
+        """The user of a personal conversation: the first ``role: user``, else who talks most
+        (counted in a pass of its own), else the first who is not an assistant."""
         declared = [uid for uid, details in users.items() if _declared_role(details) == "user"]
         if declared:
-            user = declared[0]
-        elif humans:
-            user = humans.most_common(1)[0][0]
-        else:
-            others = [uid for uid, details in users.items() if _role(details) != "assistant"]
-            if not others:
-                raise InputError(
-                    str(path),
-                    "scene solo needs a user, but every entry is an assistant",
-                    where="session_meta.user_details",
-                )
-            user = others[0]
-        if len(humans) > 1:
-            names = ", ".join(sorted(humans))
-            self.warning(
-                path,
-                "session_meta",
-                f"scene solo but {len(humans)} people write ({names}); the personal API files"
-                f" every user message under {user!r} (use --scene team to keep them apart)",
+            return declared[0]
+        with file.items(f"{_LIST}.item.sender") as (senders, _):
+            counts = Counter(sender for sender in senders if isinstance(sender, str))
+        humans = Counter(
+            {uid: n for uid, n in counts.items() if _role(users.get(uid)) != "assistant"}
+        )
+        if humans:
+            return humans.most_common(1)[0][0]
+        others = [uid for uid, details in users.items() if _role(details) != "assistant"]
+        if not others:
+            raise InputError(
+                str(file.path),
+                "scene solo needs a user, but every entry is an assistant",
+                where="session_meta.user_details",
             )
-        return user
+        return others[0]
 
-    # -- conversation_list -----------------------------------------------------------------
 
-    def _message(
+class _Messages:
+    """Turns the entries of ``conversation_list`` into ``Message`` objects."""
+
+    def __init__(
         self,
+        converter: ConversationFormatConverter,
         path: Path,
-        index: int,
-        item: Any,
+        header: Conversation,
         users: Users,
         zone: tzinfo,
-        ids: IdDeriver,
-    ) -> Message | None:
-        """One entry of ``conversation_list``, or None after reporting what is wrong with it."""
+        *,
+        solo: bool,
+    ) -> None:
+        self.converter = converter
+        self.path = path
+        self.header = header
+        self.users = users
+        self.zone = zone
+        self.solo = solo
+        #: the user a solo file is filed under
+        self.user = header.conversation_id if solo else None
+        self.ids = IdDeriver(header.conversation_id)
+        self.display = {uid: _full_name(details) or uid for uid, details in users.items()}
+        self.roles = {uid: _role(details) for uid, details in users.items()}
+        #: who writes, not as an assistant (a solo file files them all under one user)
+        self.humans: set[str] = set()
+
+    def read(self, items: Iterable[Any]) -> Iterator[Message]:
+        roles = self.roles
+        for index, item in enumerate(items, 1):  # positions count from 1, as people do
+            if type(item) is dict:
+                if self.solo:
+                    sender = item.get("sender")
+                    if isinstance(sender, str) and roles.get(sender) != "assistant":
+                        self.humans.add(sender)
+                message = self._plain(item)
+                if message is not None:
+                    yield message
+                    continue
+            message = self._checked(index, item)
+            if message is not None:
+                yield message
+
+    def _plain(self, item: dict[str, Any]) -> Message | None:
+        """The message when every field is in its usual form; None sends it to ``_checked``."""
+        get = item.get
+        sender = get("sender")
+        content = get("content")
+        created = get("create_time")
+        if (
+            type(sender) is not str
+            or sender not in self.roles
+            or type(content) is not str
+            or not content
+            or content.isspace()
+        ):
+            return None
+        try:
+            if type(created) is str:
+                timestamp = iso_to_millis(created, self.zone)
+            elif type(created) is int or type(created) is float:
+                timestamp = epoch_to_millis(created)
+            else:
+                return None
+        except ValueError:
+            return None
+        name = get("sender_name")
+        if name is not None:
+            if type(name) is not str:
+                return None
+            name = name.strip() or None
+        reply_to = None
+        refer = get("refer_list")
+        if refer is not None and refer != []:
+            reply_to, problem = _refer(refer)
+            if problem:
+                return None
+        message_id = get("message_id")
+        if type(message_id) is str and message_id:
+            if message_id.startswith(RESERVED_ID_PREFIX):
+                return None
+        elif message_id is None or message_id == "":
+            message_id = self.ids.derive(timestamp, sender, content)
+        else:
+            return None
+        return Message(
+            message_id=message_id,
+            timestamp=timestamp,
+            sender_id=sender,
+            sender_name=name or self.display[sender],
+            role=self.roles[sender],
+            content=content,
+            reply_to=reply_to,
+        )
+
+    def _checked(self, index: int, item: Any) -> Message | None:
+        """One entry field by field, or None after reporting what is wrong with it."""
+        path, converter = self.path, self.converter
         if not isinstance(item, dict):
-            self.error(path, f"message {index}", f"expected an object, got {show(item)}")
+            converter.error(path, f"message {index}", f"expected an object, got {show(item)}")
             return None
         problems: list[str] = []
         message_id = message_id_field(item, problems)
-        sender = _sender(item, users, problems)
-        timestamp = _create_time(item, zone, problems)
+        sender = _sender(item, self.users, problems)
+        timestamp = _create_time(item, self.zone, problems)
         content = content_field(item, problems)
         sender_name = optional_text_field(item, "sender_name", problems)
         reply_to, refer_problem = _refer(item.get("refer_list"))
         where = f"message {index} (id {message_id})" if message_id else f"message {index}"
         if refer_problem:
-            self.warning(path, where, refer_problem)
+            converter.warning(path, where, refer_problem)
         if problems or sender is None or timestamp is None or content is None:
             for problem in problems:
-                self.error(path, where, problem)
+                converter.error(path, where, problem)
             return None
-        details = users[sender]
         return Message(
-            message_id=message_id or ids.derive(timestamp, sender, content),
+            message_id=message_id or self.ids.derive(timestamp, sender, content),
             timestamp=timestamp,
             sender_id=sender,
-            sender_name=sender_name or _full_name(details) or sender,
-            role=_role(details),
+            sender_name=sender_name or self.display[sender],
+            role=self.roles[sender],
             content=content,
             reply_to=reply_to,
         )
@@ -229,28 +368,27 @@ class ConversationFormatConverter(Converter):
 _PASSED_ON = ("scene", "scene_desc", "default_timezone", "user_details", "tags", "created_at")
 
 
-def _source_meta(data: Mapping[str, Any], meta: Mapping[str, Any]) -> dict[str, Any]:
+def _source_meta(top: Mapping[str, Any], meta: Mapping[str, Any]) -> dict[str, Any]:
     """What the file says about the conversation beyond the canonical fields."""
     kept = {field: meta[field] for field in _PASSED_ON if meta.get(field) is not None}
     zone = meta.get("timezone")
     if "default_timezone" not in kept and isinstance(zone, str) and zone:
         kept["default_timezone"] = zone  # the batch guide's examples spell it ``timezone``
-    if isinstance(data.get("version"), str):
-        kept["version"] = data["version"]
+    if isinstance(top.get("version"), str):
+        kept["version"] = top["version"]
     return kept
 
 
-def _shape(path: Path, data: Any) -> tuple[Mapping[str, Any], Users, list[Any]]:
-    """The three parts every file needs, or an ``InputError`` naming the missing field."""
+def _shape(path: Path, found: Members) -> tuple[Mapping[str, Any], Users]:
+    """``session_meta`` and its users, or an ``InputError`` naming what is missing; the
+    messages must be a list."""
 
     def fail(where: str, reason: str) -> InputError:
         return InputError(str(path), reason, where=where)
 
-    if not isinstance(data, dict):
-        raise fail(
-            "top level", "expected a JSON object with 'session_meta' and 'conversation_list'"
-        )
-    meta = data.get("session_meta")
+    if found.repeated:
+        raise fail("top level", f"field '{found.repeated[0]}' appears twice")
+    meta = found.values.get("session_meta")
     if meta is None:
         raise fail("top level", "field 'session_meta' is missing")
     if not isinstance(meta, dict):
@@ -266,12 +404,11 @@ def _shape(path: Path, data: Any) -> tuple[Mapping[str, Any], Users, list[Any]]:
                 f"session_meta.user_details.{uid}",
                 'expected an object such as {"full_name": "Alice"}',
             )
-    items = data.get("conversation_list")
-    if items is None:
+    if found.list_event in (None, "null"):
         raise fail("top level", "field 'conversation_list' is missing")
-    if not isinstance(items, list):
+    if found.list_event != "start_array":
         raise fail("top level", "field 'conversation_list' must be a list of messages")
-    return meta, users, items
+    return meta, users
 
 
 def _declared_role(details: Mapping[str, Any] | None) -> str:
