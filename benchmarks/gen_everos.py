@@ -3,6 +3,7 @@
     python benchmarks/gen_everos.py 1000000 /tmp/everos-1m.json                  # EverOS group
     python benchmarks/gen_everos.py 1000000 /tmp/cf-1m.json --format cf          # ConversationFormat
     python benchmarks/gen_everos.py 1000000 /tmp/late.json --header-last         # ids after messages
+    python benchmarks/gen_everos.py 1000000 /tmp/list.json --conversations 100   # a list of them
     python benchmarks/gen_everos.py --measure /tmp/everos-1m.json                # validate-only run
 
 The file is written as it is generated (constant memory) and is the same for the same arguments.
@@ -10,7 +11,8 @@ Messages mix what real files hold: given and missing message ids, Unix-ms and IS
 replies, sender names, CJK and emoji text. ``--header-last`` writes the conversation's fields
 (``group_id``/``group_meta``, or ``session_meta``) after the message list, which makes the
 converter read the file twice; ``--solo`` writes a personal conversation (EverOS ``user_id``, or a
-ConversationFormat ``scene: solo`` file that declares no user, so the user is found by counting).
+ConversationFormat ``scene: solo`` file that declares no user, so the user is found by counting);
+``--conversations N`` an EverOS list of N conversations, groups and personal ones in turn.
 """
 
 from __future__ import annotations
@@ -30,10 +32,11 @@ __all__ = ["measure", "write_file"]
 Format = Literal["everos", "cf"]
 
 _WORDS = (
-    "the release build is green again after the flaky cache test got fixed so we can ship"
-    " tomorrow morning unless someone finds another regression in the importer pipeline"
-    " 明天 发布 😀"
-).split()
+    *("the", "release", "build", "is", "green", "again", "after", "the", "flaky", "cache"),
+    *("test", "got", "fixed", "so", "we", "can", "ship", "tomorrow", "morning", "unless"),
+    *("someone", "finds", "another", "regression", "in", "the", "importer", "pipeline"),
+    *("明天", "发布", "😀"),
+)
 _START_MS = 1_700_000_000_000
 _PEOPLE = 24
 _GROUP_ID = "bench_group"
@@ -77,11 +80,12 @@ def _cf_message(index: int, ms: int, rnd: random.Random, solo: bool) -> dict[str
     return message
 
 
-def _header(fmt: Format, solo: bool) -> dict[str, Any]:
+def _header(fmt: Format, solo: bool, number: int = 0) -> dict[str, Any]:
+    suffix = f"_{number}" if number else ""
     if fmt == "everos":
         if solo:
-            return {"user_id": _USER_ID, "session_id": "bench_session"}
-        return {"group_id": _GROUP_ID, "group_meta": {"name": "Benchmark group"}}
+            return {"user_id": _USER_ID, "session_id": f"bench_session{suffix}"}
+        return {"group_id": _GROUP_ID + suffix, "group_meta": {"name": "Benchmark group"}}
     users: dict[str, Any] = {
         f"user_{i:02d}": {"full_name": f"Person {i}"} for i in range(_PEOPLE if not solo else 3)
     }
@@ -103,26 +107,53 @@ def write_file(
     fmt: Format = "everos",
     header_last: bool = False,
     solo: bool = False,
+    conversations: int = 0,
     seed: int = 7,
 ) -> None:
-    """Write one conversation of ``count`` messages to ``path``, one message at a time."""
+    """Write one conversation of ``count`` messages to ``path``, one message at a time;
+    ``conversations`` > 0 (EverOS only): a list of that many, groups and personal ones in turn,
+    sharing the ``count`` messages."""
     rnd = random.Random(seed)
-    header = _header(fmt, solo)
+    with path.open("w", encoding="utf-8") as out:
+        if not conversations:
+            _write_conversation(out, count, rnd, _header(fmt, solo), fmt, header_last, solo)
+            out.write("\n")
+            return
+        if fmt != "everos":
+            raise ValueError("only EverOS files hold a list of conversations")
+        out.write("[\n")
+        for number in range(1, conversations + 1):
+            personal = number % 2 == 0
+            share = count // conversations + (number <= count % conversations)
+            header = _header(fmt, personal, number)
+            out.write("" if number == 1 else ",\n")
+            _write_conversation(out, share, rnd, header, fmt, header_last, personal)
+        out.write("\n]\n")
+
+
+def _write_conversation(
+    out: TextIO,
+    count: int,
+    rnd: random.Random,
+    header: dict[str, Any],
+    fmt: Format,
+    header_last: bool,
+    solo: bool,
+) -> None:
     fields = [
         f"{json.dumps(key)}: {json.dumps(value, ensure_ascii=False)}"
         for key, value in header.items()
     ]
     list_key = "messages" if fmt == "everos" else "conversation_list"
-    with path.open("w", encoding="utf-8") as out:
-        out.write("{\n")
-        if not header_last:
-            out.write("".join(f"  {field},\n" for field in fields))
-        out.write(f'  "{list_key}": [\n')
-        _write_messages(out, count, rnd, fmt, solo)
-        out.write("\n  ]")
-        if header_last:
-            out.write("".join(f",\n  {field}" for field in fields))
-        out.write("\n}\n")
+    out.write("{\n")
+    if not header_last:
+        out.write("".join(f"  {field},\n" for field in fields))
+    out.write(f'  "{list_key}": [\n')
+    _write_messages(out, count, rnd, fmt, solo)
+    out.write("\n  ]")
+    if header_last:
+        out.write("".join(f",\n  {field}" for field in fields))
+    out.write("\n}")
 
 
 def _write_messages(out: TextIO, count: int, rnd: random.Random, fmt: Format, solo: bool) -> None:
@@ -170,6 +201,12 @@ def main() -> None:
         help="write the conversation's fields after its messages",
     )
     parser.add_argument("--solo", action="store_true", help="a personal conversation")
+    parser.add_argument(
+        "--conversations",
+        type=int,
+        default=0,
+        help="EverOS: a list of this many conversations (groups and personal ones in turn)",
+    )
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument(
         "--measure",
@@ -188,6 +225,7 @@ def main() -> None:
             fmt=args.format,
             header_last=args.header_last,
             solo=args.solo,
+            conversations=args.conversations,
             seed=args.seed,
         )
 
