@@ -24,33 +24,33 @@ Places in problem messages count messages from 1, in file order (``message 1``).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from datetime import UTC, tzinfo
 from pathlib import Path
 from typing import Any, Literal
 
 from converters import register
 from converters._common import (
-    IdDeriver,
-    content_field,
-    epoch_to_millis,
     has_json_key,
-    iso_to_millis,
-    message_id_field,
-    optional_text_field,
     resolve_timezone,
     show,
     slug,
 )
 from converters.base import RESERVED_ID_PREFIX, ConversationStream, Converter, peek_json
+from converters.conversation_format_messages import (
+    MessageReader,
+    Users,
+    declared_role,
+    full_name,
+    user_role,
+)
 from converters.json_stream import Events, JsonFile, LateMembers, Members
 from importer.errors import InputError
-from importer.models import Conversation, Message, Role
+from importer.models import Conversation, Message
 
 __all__ = ["ConversationFormatConverter"]
 
 Scene = Literal["solo", "team"]
-Users = Mapping[str, Mapping[str, Any]]
 
 #: the members besides the messages; any other member is passed over unread
 _FIELDS = frozenset({"version", "session_meta"})
@@ -84,7 +84,7 @@ class ConversationFormatConverter(Converter):
             zone = self._zone(path, meta)
             user = self._solo_user(file, users) if self._scene(path, meta) == "solo" else None
             header = self._header(path, meta, users, user)
-            reader = _Messages(self, path, header, users, zone, solo=user is not None)
+            reader = MessageReader(self, path, header, users, zone, solo=user is not None)
 
             def messages() -> Iterator[Message]:
                 with file.items(f"{_LIST}.item") as (items, position):
@@ -123,7 +123,7 @@ class ConversationFormatConverter(Converter):
         leader.members("", _LIST, _FIELDS, found, stop=False)
         return False
 
-    def _complete(self, reader: _Messages, found: Members) -> Conversation:
+    def _complete(self, reader: MessageReader, found: Members) -> Conversation:
         """The header once every message was read: what the file says beyond the canonical
         fields, and a warning when a solo file has several people writing."""
         if reader.user is not None and len(reader.humans) > 1:
@@ -197,7 +197,7 @@ class ConversationFormatConverter(Converter):
             session_id=session_id,
             name=self._text(path, meta, "name"),
             description=self._text(path, meta, "description"),
-            participants={uid: _full_name(details) or uid for uid, details in users.items()},
+            participants={uid: full_name(details) or uid for uid, details in users.items()},
             source=self.name,
             origin=str(path),
         )
@@ -214,17 +214,17 @@ class ConversationFormatConverter(Converter):
     def _solo_user(self, file: JsonFile, users: Users) -> str:
         """The user of a personal conversation: the first ``role: user``, else who talks most
         (counted in a pass of its own), else the first who is not an assistant."""
-        declared = [uid for uid, details in users.items() if _declared_role(details) == "user"]
+        declared = [uid for uid, details in users.items() if declared_role(details) == "user"]
         if declared:
             return declared[0]
         with file.items(f"{_LIST}.item.sender") as (senders, _):
             counts = Counter(sender for sender in senders if isinstance(sender, str))
         humans = Counter(
-            {uid: n for uid, n in counts.items() if _role(users.get(uid)) != "assistant"}
+            {uid: n for uid, n in counts.items() if user_role(users.get(uid)) != "assistant"}
         )
         if humans:
             return humans.most_common(1)[0][0]
-        others = [uid for uid, details in users.items() if _role(details) != "assistant"]
+        others = [uid for uid, details in users.items() if user_role(details) != "assistant"]
         if not others:
             raise InputError(
                 str(file.path),
@@ -232,135 +232,6 @@ class ConversationFormatConverter(Converter):
                 where="session_meta.user_details",
             )
         return others[0]
-
-
-class _Messages:
-    """Turns the entries of ``conversation_list`` into ``Message`` objects."""
-
-    def __init__(
-        self,
-        converter: ConversationFormatConverter,
-        path: Path,
-        header: Conversation,
-        users: Users,
-        zone: tzinfo,
-        *,
-        solo: bool,
-    ) -> None:
-        self.converter = converter
-        self.path = path
-        self.header = header
-        self.users = users
-        self.zone = zone
-        self.solo = solo
-        #: the user a solo file is filed under
-        self.user = header.conversation_id if solo else None
-        self.ids = IdDeriver(header.conversation_id)
-        self.display = {uid: _full_name(details) or uid for uid, details in users.items()}
-        self.roles = {uid: _role(details) for uid, details in users.items()}
-        #: who writes, not as an assistant (a solo file files them all under one user)
-        self.humans: set[str] = set()
-
-    def read(self, items: Iterable[Any]) -> Iterator[Message]:
-        roles = self.roles
-        for index, item in enumerate(items, 1):  # positions count from 1, as people do
-            if type(item) is dict:
-                if self.solo:
-                    sender = item.get("sender")
-                    if isinstance(sender, str) and roles.get(sender) != "assistant":
-                        self.humans.add(sender)
-                message = self._plain(item)
-                if message is not None:
-                    yield message
-                    continue
-            message = self._checked(index, item)
-            if message is not None:
-                yield message
-
-    def _plain(self, item: dict[str, Any]) -> Message | None:
-        """The message when every field is in its usual form; None sends it to ``_checked``."""
-        get = item.get
-        sender = get("sender")
-        content = get("content")
-        created = get("create_time")
-        if (
-            type(sender) is not str
-            or sender not in self.roles
-            or type(content) is not str
-            or not content
-            or content.isspace()
-        ):
-            return None
-        try:
-            if type(created) is str:
-                timestamp = iso_to_millis(created, self.zone)
-            elif type(created) is int or type(created) is float:
-                timestamp = epoch_to_millis(created)
-            else:
-                return None
-        except ValueError:
-            return None
-        name = get("sender_name")
-        if name is not None:
-            if type(name) is not str:
-                return None
-            name = name.strip() or None
-        reply_to = None
-        refer = get("refer_list")
-        if refer is not None and refer != []:
-            reply_to, problem = _refer(refer)
-            if problem:
-                return None
-        message_id = get("message_id")
-        if type(message_id) is str and message_id:
-            if message_id.startswith(RESERVED_ID_PREFIX):
-                return None
-        elif message_id is None or message_id == "":
-            message_id = self.ids.derive(timestamp, sender, content)
-        else:
-            return None
-        # from a dict: pydantic then skips the keyword-argument layer, half the cost
-        return Message.model_validate(
-            {
-                "message_id": message_id,
-                "timestamp": timestamp,
-                "sender_id": sender,
-                "sender_name": name or self.display[sender],
-                "role": self.roles[sender],
-                "content": content,
-                "reply_to": reply_to,
-            }
-        )
-
-    def _checked(self, index: int, item: Any) -> Message | None:
-        """One entry field by field, or None after reporting what is wrong with it."""
-        path, converter = self.path, self.converter
-        if not isinstance(item, dict):
-            converter.error(path, f"message {index}", f"expected an object, got {show(item)}")
-            return None
-        problems: list[str] = []
-        message_id = message_id_field(item, problems)
-        sender = _sender(item, self.users, problems)
-        timestamp = _create_time(item, self.zone, problems)
-        content = content_field(item, problems)
-        sender_name = optional_text_field(item, "sender_name", problems)
-        reply_to, refer_problem = _refer(item.get("refer_list"))
-        where = f"message {index} (id {message_id})" if message_id else f"message {index}"
-        if refer_problem:
-            converter.warning(path, where, refer_problem)
-        if problems or sender is None or timestamp is None or content is None:
-            for problem in problems:
-                converter.error(path, where, problem)
-            return None
-        return Message(
-            message_id=message_id or self.ids.derive(timestamp, sender, content),
-            timestamp=timestamp,
-            sender_id=sender,
-            sender_name=sender_name or self.display[sender],
-            role=self.roles[sender],
-            content=content,
-            reply_to=reply_to,
-        )
 
 
 # -- file shape ----------------------------------------------------------------------------
@@ -412,67 +283,3 @@ def _shape(path: Path, found: Members) -> tuple[Mapping[str, Any], Users]:
     if found.list_event != "start_array":
         raise fail("top level", "field 'conversation_list' must be a list of messages")
     return meta, users
-
-
-def _declared_role(details: Mapping[str, Any] | None) -> str:
-    """``role`` as written, lower case ("" when absent); free text like "Engineer" is allowed."""
-    role = (details or {}).get("role")
-    return role.strip().lower() if isinstance(role, str) else ""
-
-
-def _role(details: Mapping[str, Any] | None) -> Role:
-    return "assistant" if _declared_role(details) == "assistant" else "user"
-
-
-def _full_name(details: Mapping[str, Any]) -> str | None:
-    name = details.get("full_name")
-    return name if isinstance(name, str) and name.strip() else None
-
-
-# -- message fields: each returns the value, or None and appends a one-line problem ----------
-
-
-def _sender(item: Mapping[str, Any], users: Users, problems: list[str]) -> str | None:
-    value = item.get("sender")
-    if value is None:
-        problems.append("field 'sender' is missing")
-    elif not isinstance(value, str):
-        problems.append(f"field 'sender' must be a user id string, not {show(value)}")
-    elif value not in users:
-        problems.append(f"field 'sender': {value!r} is not in session_meta.user_details")
-    else:
-        return value
-    return None
-
-
-def _create_time(item: Mapping[str, Any], zone: tzinfo, problems: list[str]) -> int | None:
-    value = item.get("create_time")
-    try:
-        if value is None:
-            problems.append("field 'create_time' is missing")
-        elif isinstance(value, str):
-            return iso_to_millis(value, zone)
-        elif isinstance(value, int | float) and not isinstance(value, bool):
-            return epoch_to_millis(value)
-        else:
-            problems.append(f"field 'create_time' must be an ISO 8601 time, not {show(value)}")
-    except ValueError as exc:
-        problems.append(f"field 'create_time': {exc}")
-    return None
-
-
-def _refer(value: Any) -> tuple[str | None, str | None]:
-    """``reply_to`` from ``refer_list``, and a warning when its shape is not understood."""
-    if value is None or value == []:
-        return None, None
-    first = value[0] if isinstance(value, list) else None
-    if isinstance(first, dict):
-        first = first.get("message_id", first.get("id"))
-    if isinstance(first, int) and not isinstance(first, bool):
-        first = str(first)
-    if isinstance(first, str) and first:
-        return first, None
-    return None, (
-        f"field 'refer_list': no message id in {show(value)}; reply link ignored"
-        " (expected a list of ids or of objects with 'message_id')"
-    )
