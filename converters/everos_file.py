@@ -1,18 +1,19 @@
 """Walking an EverOS file: one conversation object, or a list of them, streamed.
 
-Each conversation's members are read as parse events, its messages built one at a time. When
-the members that name a conversation come before its messages and nothing after them could
-change it, one pass reads the file: for a single object the end of the file is searched for the
-names of those members; in a list, a conversation named by its ``group_id`` is read where it
-stands. Otherwise a first pass passes over the messages to collect the members, and the
-messages are read again: a single object from the top, a list's entry from a second parser that
-follows the first. A list that breaks off keeps the conversations read whole before the break.
+A single object: its members are read as parse events up to the messages, which are then built
+in C one at a time. When the members that name the conversation come first and the end of the
+file shows none of their names, that is the one pass; otherwise a first pass goes over the
+messages (in C) to collect the members, and the messages are read again. A list: a first parser
+reads each entry whole, passing over its messages in C and counting them; a second, following
+behind, builds them. A list that breaks off keeps the conversations read whole before the break.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterator
 from contextlib import ExitStack
+from typing import Any
 
 from converters._common import show
 from converters.base import ConversationStream, Converter
@@ -92,6 +93,9 @@ def _single(converter: Converter, file: JsonFile, leader: Events) -> Conversatio
 class _ListReader:
     """The conversations of a file holding a list of them, one after another.
 
+    The first parser reads each entry whole, passing over its messages in C and counting the
+    objects among them; a second one, following behind, builds the messages in C and hands each
+    entry its own. Two parsers cost less than one whose every event crosses into Python.
     Problems of entries that are not even a conversation are reported after the last one, so
     that the base engine does not pin them on the conversation read next.
     """
@@ -103,25 +107,25 @@ class _ListReader:
         self.leader = leader
         self.deferred: list[tuple[str | None, str]] = []
         self.seen: dict[str, str] = {}
-        self.broken = False
         self._stack = ExitStack()
-        self._follower: Events | None = None
+        self._items: _Lookahead | None = None
 
     def conversations(self) -> Iterator[ConversationStream]:
         count = 0
         with ExitStack() as stack:
-            self._stack = stack  # closes the second parser, if one was needed
-            while not self.broken:
+            self._stack = stack  # closes the second parser, if one was opened
+            while True:
                 where = f"conversation {count + 1}"
                 try:
                     event = self.leader.next()
                     if event[1] == "end_array":
                         break
                     count += 1
-                    stream = self._entry(event, where)
+                    found = self._entry(event, where)
                 except BrokenJSON as exc:
                     self.deferred.append((_within(where, exc.where), exc.reason))
                     break
+                stream = self._stream(found, where) if found is not None else None
                 if stream is not None:
                     yield stream
         if count == 0 and not self.deferred:
@@ -129,20 +133,19 @@ class _ListReader:
         for place, reason in self.deferred:
             self.converter.error(self.path, place, reason)
 
-    def _entry(self, event: Event, where: str) -> ConversationStream | None:
-        """Entry ``where`` (its first event read), or None after noting what is wrong."""
-        leader = self.leader
+    def _entry(self, event: Event, where: str) -> Members | None:
+        """The members of entry ``where`` (its first event read); None if it is no object."""
         if event[1] != "start_map":
             shown = "a list" if event[1] == "start_array" else show(event[2])
-            leader.skip(event)
+            self.leader.skip(event)
             self.deferred.append((where, f"expected a conversation object, got {shown}"))
             return None
         found = Members()
-        inside = leader.members("item", "messages", FIELDS, found, stop=True)
-        # a group's id settles what its messages are read as; a user's may yet get a session
-        here = inside and _named(found) and "group_id" in found.values
-        if inside and not here:
-            _rest(leader, "item", found)
+        self.leader.members("item", "messages", FIELDS, found, stop=False)
+        return found
+
+    def _stream(self, found: Members, where: str) -> ConversationStream | None:
+        """Entry ``where`` as a stream, or None (its messages passed over) when it is not one."""
         try:
             header = header_of(self.converter.name, self.path, found, where)
             if header.key in self.seen:
@@ -154,40 +157,69 @@ class _ListReader:
                 )
         except InputError as exc:
             self.deferred.append((exc.where, exc.reason))
-            if here:
-                _rest(leader, "item", found)
+            deque(self._messages_of(found), maxlen=0)
             return None
         self.seen[header.key] = where
-        return self._stream(header, found, where, here)
+        reader = MessageReader(self.converter, self.path, where, header)
+        return ConversationStream(
+            header,
+            reader.read(self._messages_of(found)),
+            lambda: reader.finish(header, found),
+        )
 
-    def _stream(
-        self, header: Conversation, found: Members, where: str, here: bool
-    ) -> ConversationStream:
-        converter = self.converter
-        reader = MessageReader(converter, self.path, where, header)
+    def _messages_of(self, found: Members) -> Iterator[Any]:
+        """The raw messages of one entry, from the second parser."""
+        if not found.list_ordinals:
+            return
+        items = self._following()
+        objects = found.list_objects
+        taken = 0
+        while objects:
+            item = items.next()
+            objects -= type(item) is dict
+            taken += 1
+            yield item
+        # something other than an object right after: this entry's, or the next one's first
+        if not items.next_is_object():
+            for _ in range(self._count_items(found) - taken):
+                yield items.next()
 
-        def messages() -> Iterator[Message]:
+    def _following(self) -> _Lookahead:
+        if self._items is None:
+            built, _ = self._stack.enter_context(self.file.items("item.messages.item"))
+            self._items = _Lookahead(built)
+        return self._items
+
+    def _count_items(self, found: Members) -> int:
+        """Every item of the entry's message lists, counted by a parser of its own (rare)."""
+        with self.file.events() as events:
+            return sum(events.count_items("item.messages", n) for n in found.list_ordinals)
+
+
+class _Lookahead:
+    """Items one at a time, with a look at the next."""
+
+    _END = object()
+
+    def __init__(self, items: Iterator[Any]) -> None:
+        self._items = items
+        self._ahead: Any = self._END
+
+    def next(self) -> Any:
+        if self._ahead is not self._END:
+            item, self._ahead = self._ahead, self._END
+            return item
+        return next(self._items)
+
+    def next_is_object(self) -> bool:
+        """Whether the next item is an object, or there is none (or none readable: the first
+        parser reports where the file breaks when it gets there)."""
+        if self._ahead is self._END:
             try:
-                events = self.leader if here else self._following(found.list_ordinal)
-                yield from reader.read(events.items("item.messages"))
-                if here:
-                    self.leader.members("item", "messages", FIELDS, found, stop=False)
-            except BrokenJSON as exc:
-                converter.error(self.path, _within(where, exc.where), exc.reason)
-                self.broken = True
-
-        def complete() -> Conversation:
-            final = final_header(converter, self.path, found, header, where) if here else header
-            return reader.finish(final, found)
-
-        return ConversationStream(header, messages(), complete)
-
-    def _following(self, ordinal: int) -> Events:
-        """The second parser, moved on to the ``ordinal``-th message list."""
-        if self._follower is None:
-            self._follower = self._stack.enter_context(self.file.events())
-        self._follower.to_list("item.messages", ordinal)
-        return self._follower
+                self._ahead = next(self._items, self._END)
+            except BrokenJSON:
+                return True
+        return self._ahead is self._END or type(self._ahead) is dict
 
 
 def _named(found: Members) -> bool:

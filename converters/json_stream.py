@@ -18,6 +18,7 @@ from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from operator import countOf
 from pathlib import Path
 from typing import IO, Any
 
@@ -45,6 +46,8 @@ TAIL_BYTES = 1 << 20
 _BOM = b"\xef\xbb\xbf"
 _CHUNK = 1 << 16
 _STARTS = frozenset({"start_map", "start_array"})
+#: events at an item's own prefix that are not its last one
+_NOT_LAST = frozenset({"start_map", "start_array", "map_key"})
 _ENDS = {"start_map": "end_map", "start_array": "end_array"}
 #: UTF-8 continuation bytes: a column counts characters, as ``json.loads`` does
 _CONTINUATION = bytes(range(0x80, 0xC0))
@@ -112,23 +115,25 @@ class Members:
     values: dict[str, Any] = field(default_factory=dict)
     list_event: str | None = None
     list_value: Any = None
-    #: which list at the list's prefix this one is, counted from 1 over the whole file
-    list_ordinal: int = 0
+    #: objects in the list(s) passed over (``Events.members`` with ``stop=False``)
+    list_objects: int = 0
+    #: which lists at the list's prefix these are, counted from 1 over the whole file
+    list_ordinals: list[int] = field(default_factory=list)
     repeated: list[str] = field(default_factory=list)
 
 
 class Events:
-    """Parse events of one file, read forward only; a parse error raises ``InputError``."""
+    """Parse events of one file, read forward only; a parse error raises ``BrokenJSON``."""
 
     def __init__(self, file: JsonFile, stream: IO[bytes]) -> None:
         self.file = file
         self.position = Position(stream)
         self._events: Iterator[Event] = ijson.parse(self.position, use_float=True)
-        #: how many times each list prefix began (``Events.to_list`` counts the same way)
+        #: how many lists began at each prefix (to find one again from another parser)
         self.lists_begun: dict[str, int] = {}
 
     def next(self) -> Event:
-        """The next event; ``InputError`` where the file is not JSON or ends early."""
+        """The next event; ``BrokenJSON`` where the file is not JSON or ends early."""
         try:
             return next(self._events)
         except _READ_ERRORS as exc:
@@ -150,18 +155,16 @@ class Events:
             if current == end:
                 return builder.value
 
-    def skip(self, first: Event) -> None:
-        """Pass over the value that begins with ``first`` without building it (in C)."""
+    def skip(self, first: Event) -> int:
+        """Pass over the value that begins with ``first`` without building it, in C; for a
+        list, how many objects it holds."""
         prefix, event, _ = first
-        if event in _STARTS:
-            self._until((prefix, _ENDS[event], None))
-
-    def _until(self, sentinel: Event) -> None:
-        """Consume events up to and including ``sentinel``; only C code runs per event."""
-        events = self._events
-        # the parser raises at a document's early end, so the sentinel always comes
+        if event not in _STARTS:
+            return 0
+        # the parser raises at a document's early end, so the end event always comes
+        events = iter(self._events.__next__, (prefix, _ENDS[event], None))
         try:
-            deque(iter(events.__next__, sentinel), maxlen=0)
+            return countOf(events, (f"{prefix}.item", "end_map", None))
         except _READ_ERRORS as exc:
             raise self.file.problem(exc, self.position) from exc
 
@@ -169,8 +172,8 @@ class Events:
         self, prefix: str, list_key: str, wanted: frozenset[str], found: Members, *, stop: bool
     ) -> bool:
         """Read the members of the object at ``prefix`` (its ``start_map`` already read) into
-        ``found``. ``stop``: stop just inside the list (True) instead of skipping it. Returns
-        False at the object's end."""
+        ``found``. ``stop``: stop just inside the list (True) instead of passing over it.
+        Returns False at the object's end."""
         end = (prefix, "end_map", None)
         while True:
             current = self.next()
@@ -185,10 +188,10 @@ class Events:
                 if first[1] != "start_array":
                     found.list_value = self.value(first)
                     continue
-                found.list_ordinal = self._begin(first[0])
+                found.list_ordinals.append(self._begin(first[0]))
                 if stop:
                     return True
-                self.skip(first)
+                found.list_objects += self.skip(first)
             elif key in wanted:
                 found.values[key] = self.value(first)
             else:
@@ -198,22 +201,21 @@ class Events:
         ordinal = self.lists_begun[list_prefix] = self.lists_begun.get(list_prefix, 0) + 1
         return ordinal
 
-    def to_list(self, list_prefix: str, ordinal: int) -> None:
-        """Move on to just inside the ``ordinal``-th list (counted from 1) at ``list_prefix``."""
+    def count_items(self, list_prefix: str, ordinal: int) -> int:
+        """How many items the ``ordinal``-th list at ``list_prefix`` (counted from 1) holds,
+        whatever they are: slow, for lists holding more than objects."""
         begun = (list_prefix, "start_array", None)
         while self.lists_begun.get(list_prefix, 0) < ordinal:
-            self._until(begun)
+            try:
+                deque(iter(self._events.__next__, begun), maxlen=0)
+            except _READ_ERRORS as exc:
+                raise self.file.problem(exc, self.position) from exc
             self._begin(list_prefix)
-
-    def items(self, list_prefix: str) -> Iterator[Any]:
-        """The items of the list just entered, built one at a time (events cross into Python
-        here, so this is for lists among others; ``JsonFile.items`` is faster for one list)."""
-        end = (list_prefix, "end_array", None)
-        built: Iterator[Any] = ijson.items(iter(self._events.__next__, end), f"{list_prefix}.item")
-        try:
-            yield from built
-        except _READ_ERRORS as exc:
-            raise self.file.problem(exc, self.position) from exc
+        item, count = f"{list_prefix}.item", 0
+        while (current := self.next()) != (list_prefix, "end_array", None):
+            # each item ends with exactly one event of its own prefix that starts nothing
+            count += current[0] == item and current[1] not in _NOT_LAST
+        return count
 
 
 class LateMembers:

@@ -162,6 +162,32 @@ def test_list_with_a_bad_entry_in_the_middle_rejects_only_it(tmp_path: Path) -> 
     ]
 
 
+def test_messages_that_are_no_objects_are_charged_to_their_own_entry(tmp_path: Path) -> None:
+    # the second parser hands out messages by the objects the first one counted; anything else
+    # at the edge of an entry must still land in the right one
+    entries: list[dict[str, Any]] = [
+        {"group_id": "a", "messages": [message(0), message(1), "x"]},
+        {"group_id": "b", "messages": ["y", message(0)]},
+        {"group_id": "c", "messages": [message(0)]},
+        {"group_id": "d", "messages": []},
+        {"group_id": "e", "messages": [[1], message(1)]},
+        {"group_id": "f"},
+        {"group_id": "g", "messages": [message(2), 5]},
+    ]
+    path = write(tmp_path / "list.json", entries)
+    converter = EverOSConverter()
+    kept = read(converter, path)
+    assert [(c.key, len(c.messages)) for c in kept] == [("group:c", 1), ("group:d", 0)]
+    assert kept[0].messages == conversation_from_everos(entries[2]).messages
+    assert errors(converter) == [
+        f"{path}: conversation 1, message 3: expected an object, got 'x'",
+        f"{path}: conversation 2, message 1: expected an object, got 'y'",
+        f"{path}: conversation 5, message 1: expected an object, got [1]",
+        f"{path}: conversation 7, message 2: expected an object, got 5",
+        f"{path}: conversation 6: field 'messages' is missing",
+    ]
+
+
 @pytest.mark.parametrize("fmt", ["everos", "cf"])
 def test_a_member_after_the_messages_far_from_the_end_is_still_read(
     tmp_path: Path, fmt: str
@@ -249,15 +275,20 @@ def test_file_cut_mid_stream_is_truncated_at_its_end(tmp_path: Path, fmt: str) -
     assert caught.value.where == f"line {line} column {column}"
 
 
-def test_list_cut_mid_stream_keeps_the_conversations_before(tmp_path: Path) -> None:
+@pytest.mark.parametrize("cut_from_end", [1000, 0])
+def test_list_cut_mid_stream_keeps_the_conversations_before(
+    tmp_path: Path, cut_from_end: int
+) -> None:
     entries = [{"group_id": f"g{n}", "messages": [message(i) for i in range(500)]} for n in (1, 2)]
     data = json.dumps(entries).encode()
+    # inside the second entry's messages, or inside its very first one
+    end = len(data) - cut_from_end if cut_from_end else data.index(b'"messages": [{"ro', 100) + 16
     path = tmp_path / "cut.json"
-    path.write_bytes(data[: len(data) - 1000])
+    path.write_bytes(data[:end])
     converter = EverOSConverter()
     assert [c.key for c in read(converter, path)] == ["group:g1"]
     (error,) = errors(converter)
-    assert error.startswith(f"{path}: conversation 2, line 1 column {len(data) - 999}:")
+    assert error.startswith(f"{path}: conversation 2, line 1 column {end + 1}:")
     assert error.endswith("truncated JSON (the file ends too early)")
 
 
