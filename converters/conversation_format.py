@@ -11,12 +11,12 @@ Accepted beyond the published spec, because real files do it:
 - ``scene`` other than ``solo``/``team`` (files use descriptors like ``work``) is read as team.
 - ``session_meta`` after ``conversation_list``.
 
-The file is streamed (``converters.json_stream``): ``session_meta`` is read first, then the
-messages one at a time, so a conversation of any length is read in bounded memory. One pass
-does it when ``session_meta`` comes first and the end of the file shows nothing that could
-change it; otherwise a first pass passes over the messages to find it. A solo file that declares
-no ``role: user`` is filed under the person who writes most: their count takes a quick pass of
-its own.
+The file is streamed (``converters.json_stream``): ``session_meta`` is read first, before the
+messages or from the end of the file after them (``converters.json_tail``), then the messages
+one at a time, so a conversation of any length is read in bounded memory and in one pass; when
+the end of the file is not plain enough, a first pass goes over the messages to find it. A solo
+file that declares no ``role: user`` is filed under the person who writes most: their count
+takes a quick pass of its own.
 
 Places in problem messages count messages from 1, in file order (``message 1``).
 """
@@ -44,7 +44,8 @@ from converters.conversation_format_messages import (
     full_name,
     user_role,
 )
-from converters.json_stream import Events, JsonFile, LateMembers, Members
+from converters.json_stream import Events, JsonFile, Members
+from converters.json_tail import Tail
 from importer.errors import InputError
 from importer.models import Conversation, Message
 
@@ -54,8 +55,6 @@ Scene = Literal["solo", "team"]
 
 #: the members besides the messages; any other member is passed over unread
 _FIELDS = frozenset({"version", "session_meta"})
-#: members that, written after the messages, would change what the messages were read as
-_LATE = LateMembers("session_meta", "conversation_list", "version")
 _LIST = "conversation_list"
 
 
@@ -78,8 +77,7 @@ class ConversationFormatConverter(Converter):
     def conversations(self, path: Path) -> Iterator[ConversationStream]:
         file = JsonFile(path)
         with file.events() as leader:
-            found = Members()
-            one_pass = self._members(file, leader, found)
+            found, tail = self._members(file, leader)
             meta, users = _shape(path, found)
             zone = self._zone(path, meta)
             user = self._solo_user(file, users) if self._scene(path, meta) == "solo" else None
@@ -87,13 +85,16 @@ class ConversationFormatConverter(Converter):
             reader = MessageReader(self, path, header, users, zone, solo=user is not None)
 
             def messages() -> Iterator[Message]:
+                nonlocal found
                 with file.items(f"{_LIST}.item") as (items, position):
                     last_chunk = 0
                     for message in reader.read(items):
                         last_chunk = position.chunk_start
                         yield message
-                if one_pass and not _LATE.none_after(file, last_chunk):
-                    # a member after the messages, too far from the end to be searched first
+                if tail is not None and not tail[0].follows(last_chunk):
+                    # the big value at the end was not the messages: what lies between is read
+                    # now (only 'version' may change; a second 'session_meta' is an error)
+                    found = tail[1]
                     leader.skip((_LIST, "start_array", None))
                     leader.members("", _LIST, _FIELDS, found, stop=False)
                     if found.repeated:
@@ -101,27 +102,29 @@ class ConversationFormatConverter(Converter):
 
             yield ConversationStream(header, messages(), lambda: self._complete(reader, found))
 
-    def _members(self, file: JsonFile, leader: Events, found: Members) -> bool:
-        """Read every member but the messages into ``found``: before them when nothing after
-        them can change how they are read (True: the messages are next), else by passing over
-        them."""
+    def _members(
+        self, file: JsonFile, leader: Events
+    ) -> tuple[Members, tuple[Tail, Members] | None]:
+        """Every member but the messages: those before them as parse events, those after from
+        the end of the file, else by passing over the messages. With the end of the file read,
+        also what it was read from and the members before the messages alone, for when the
+        messages show the guess wrong."""
         if leader.next()[1] != "start_map":
             raise InputError(
                 str(file.path),
                 "expected a JSON object with 'session_meta' and 'conversation_list'",
                 where="top level",
             )
+        found = Members()
         if not leader.members("", _LIST, _FIELDS, found, stop=True):
-            return False
-        if (
-            "session_meta" in found.values
-            and not found.repeated
-            and _LATE.none_in_tail(file, leader.position.offset)
-        ):
-            return True
+            return found, None
+        tail = file.tail()
+        merged = found.with_tail(tail, _LIST, _FIELDS) if tail else None
+        if tail and merged and "session_meta" in merged.values and not merged.repeated:
+            return merged, (tail, found)
         leader.skip((_LIST, "start_array", None))
         leader.members("", _LIST, _FIELDS, found, stop=False)
-        return False
+        return found, None
 
     def _complete(self, reader: MessageReader, found: Members) -> Conversation:
         """The header once every message was read: what the file says beyond the canonical

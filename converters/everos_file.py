@@ -1,9 +1,9 @@
 """Walking an EverOS file: one conversation object, or a list of them, streamed.
 
-A single object: its members are read as parse events up to the messages, which are then built
-in C one at a time. When the members that name the conversation come first and the end of the
-file shows none of their names, that is the one pass; otherwise a first pass goes over the
-messages (in C) to collect the members, and the messages are read again. A list: a first parser
+A single object: its members before the messages are read as parse events, those after them
+from the end of the file (``converters.json_tail``), and the messages are built in C one at a
+time: one pass, whatever the order of the members. When the end of the file is not plain enough
+for that, a first pass goes over the messages (in C) to collect the members. A list: a first parser
 reads each entry whole, passing over its messages in C and counting them; a second, following
 behind, builds them. A list that breaks off keeps the conversations read whole before the break.
 """
@@ -18,22 +18,12 @@ from typing import Any
 from converters._common import show
 from converters.base import ConversationStream, Converter
 from converters.everos_fields import FIELDS, MessageReader, final_header, header_of
-from converters.json_stream import (
-    TAIL_BYTES,
-    BrokenJSON,
-    Event,
-    Events,
-    JsonFile,
-    LateMembers,
-    Members,
-)
+from converters.json_stream import BrokenJSON, Event, Events, JsonFile, Members
+from converters.json_tail import BIG_BYTES
 from importer.errors import InputError
 from importer.models import Conversation, Message
 
 __all__ = ["read_file"]
-
-#: members that, written after the messages, would change what the messages were read as
-_LATE = LateMembers("group_id", "user_id", "session_id", "group_meta", "messages")
 
 
 def read_file(converter: Converter, file: JsonFile) -> Iterator[ConversationStream]:
@@ -53,38 +43,46 @@ def read_file(converter: Converter, file: JsonFile) -> Iterator[ConversationStre
 
 
 def _single(converter: Converter, file: JsonFile, leader: Events) -> ConversationStream:
-    """The file's one conversation, its fields read first (``leader`` is inside it)."""
+    """The file's one conversation (``leader`` is inside it): its members before the messages
+    as parse events, those after from the end of the file, else by passing over the messages."""
     found = Members()
     inside = leader.members("", "messages", FIELDS, found, stop=True)
-    one_pass = inside and _named(found) and _LATE.none_in_tail(file, leader.position.offset)
-    if inside and not one_pass:
+    tail = file.tail() if inside else None
+    merged = found.with_tail(tail, "messages", FIELDS) if tail else None
+    one_pass = merged is not None and _named(merged)
+    before = found
+    if merged is not None and one_pass:
+        found = merged
+    elif inside:
         _rest(leader, "", found)
     header = header_of(converter.name, file.path, found, None)
-    early = set(found.values)
     reader = MessageReader(converter, file.path, None, header)
-    late = False
+    read_again = False
 
     def messages() -> Iterator[Message]:
-        nonlocal late
+        nonlocal found, read_again
         with file.items("messages.item") as (items, position):
             last_chunk = 0
             for message in reader.read(items):
                 last_chunk = position.chunk_start
                 yield message
-        if one_pass and not _LATE.none_after(file, last_chunk):
-            _rest(leader, "", found)  # a member after the messages, too far from the end
-            late = True
+        if tail is not None and one_pass and not tail.follows(last_chunk):
+            # the big value at the end was not the messages: what lies between is read now
+            _rest(leader, "", before)
+            found, read_again = before, True
 
     def complete() -> Conversation:
-        final = final_header(converter, file.path, found, header, None) if late else header
-        if final.key != header.key:
-            moved = ", ".join(f"'{k}'" for k in sorted(FIELDS & set(found.values) - early))
-            converter.error(
-                file.path,
-                "top level",
-                f"the conversation's fields ({moved}) follow the message list and more than"
-                f" {TAIL_BYTES >> 20} MB of other data; write them before 'messages'",
-            )
+        final = header
+        if read_again:
+            final = final_header(converter, file.path, found, header, None)
+            if final.key != header.key:
+                converter.error(
+                    file.path,
+                    "top level",
+                    "the fields that name the conversation come after the message list,"
+                    f" followed by more than {BIG_BYTES >> 10} KB of other data; write them"
+                    " before 'messages'",
+                )
         return reader.finish(final, found)
 
     return ConversationStream(header, messages(), complete)

@@ -1,10 +1,12 @@
 """One large JSON document read in passes that never hold it whole (ijson, C backend).
 
 The small parts of a document (a conversation's header fields) are read as parse events
-(``Events``); its big list is read item by item, built in C (``JsonFile.items``), which costs
-less than ``json.load`` per message. A parse error becomes an ``InputError`` naming the line and
-column, found by parsing the file again up to the failing chunk, then one byte at a time: the
-error path alone pays for it.
+(``Events``), passing over a big list without its events ever reaching Python; the big list is
+read item by item, built in C (``JsonFile.items``), which costs less than ``json.load`` per
+message. ``JsonFile.tail`` reads the members after a big list from the end of the file, so one
+pass reads a conversation whatever the order of its members. A parse error becomes a ``BrokenJSON`` naming the
+line and column, found by parsing the file again up to the failing chunk, then one byte at a
+time: the error path alone pays for it.
 
 Numbers come out as ``json.load`` gives them (``int``, or ``float`` for the others), so checks
 written for parsed JSON hold.
@@ -13,35 +15,23 @@ written for parsed JSON hold.
 from __future__ import annotations
 
 import codecs
-import re
 from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from operator import countOf
 from pathlib import Path
 from typing import IO, Any
 
 import ijson  # type: ignore[import-untyped]  # ships no type information
 
+from converters.json_tail import Tail, read_tail
 from importer.errors import InputError
 
-__all__ = [
-    "TAIL_BYTES",
-    "BrokenJSON",
-    "Event",
-    "Events",
-    "JsonFile",
-    "LateMembers",
-    "Members",
-    "Position",
-]
+__all__ = ["BrokenJSON", "Event", "Events", "JsonFile", "Members", "Position"]
 
 #: one parse event: (prefix, event name, value)
 Event = tuple[str, str, Any]
-
-#: how much of the end of a file is searched for members written after a big list
-TAIL_BYTES = 1 << 20
 
 _BOM = b"\xef\xbb\xbf"
 _CHUNK = 1 << 16
@@ -120,6 +110,19 @@ class Members:
     #: which lists at the list's prefix these are, counted from 1 over the whole file
     list_ordinals: list[int] = field(default_factory=list)
     repeated: list[str] = field(default_factory=list)
+
+    def with_tail(self, tail: Tail, list_key: str, wanted: frozenset[str]) -> Members | None:
+        """These members and those of ``tail``; None if the list itself is among the latter
+        (it was small enough to step over: then there is nothing to gain)."""
+        merged = replace(self, values=dict(self.values), repeated=list(self.repeated))
+        for key, value in tail.members:
+            if key == list_key:
+                return None
+            if key in wanted:
+                if key in merged.values:
+                    merged.repeated.append(key)
+                merged.values[key] = value
+        return merged
 
 
 class Events:
@@ -218,47 +221,6 @@ class Events:
         return count
 
 
-class LateMembers:
-    """Tells, without parsing a big list, that no member after it changes how it is read.
-
-    Before the list is read: the last ``TAIL_BYTES`` of the file (past the header, which must
-    end before them) hold none of the ``names``. After: neither does the stretch between the
-    chunk that completed the last item and those last bytes. Then the members read before the
-    list are all there are. A name matches as written (``"session_id"``) or through a ``\\u00XX``
-    escape of an ASCII letter, digit or underscore, the only other way JSON can spell it; a
-    match inside a message's text only costs the caller one more pass.
-    """
-
-    def __init__(self, *names: str) -> None:
-        quoted = "|".join(re.escape(f'"{name}"') for name in names)
-        self._pattern = re.compile(
-            rf"{quoted}|\\u00(?:3\d|[46][1-9a-f]|[57][0-9a]|5f)".encode(), re.IGNORECASE
-        )
-        self._overlap = max(len(name) for name in names) + 8
-
-    def none_in_tail(self, file: JsonFile, header_end: int) -> bool:
-        """Before reading the list (the header was read up to ``header_end``)."""
-        tail = file.tail_start()
-        return header_end <= tail and self._none_in(file, tail, file.size)
-
-    def none_after(self, file: JsonFile, last_chunk: int) -> bool:
-        """After reading the list, its last item completed in the chunk at ``last_chunk``."""
-        return self._none_in(file, last_chunk, file.tail_start())
-
-    def _none_in(self, file: JsonFile, start: int, end: int) -> bool:
-        if start >= end:
-            return True
-        with file.open() as stream:
-            stream.seek(file.bom + start)
-            position, carry = start, b""
-            while position < end and (data := stream.read(min(_CHUNK * 16, end - position))):
-                position += len(data)
-                if self._pattern.search(carry + data):
-                    return False
-                carry = data[-self._overlap :]
-        return True
-
-
 class JsonFile:
     """A JSON file on disk, read in as many passes as needed; ``InputError`` when it cannot be."""
 
@@ -304,9 +266,10 @@ class JsonFile:
 
             yield checked(), position
 
-    def tail_start(self) -> int:
-        """Where the last ``TAIL_BYTES`` begin."""
-        return max(0, self.size - TAIL_BYTES)
+    def tail(self) -> Tail | None:
+        """The members after the top-level object's last big value (``json_tail``)."""
+        with self.open() as stream:
+            return read_tail(stream, self.bom, self.size)
 
     # -- what went wrong, and where ----------------------------------------------------------
 

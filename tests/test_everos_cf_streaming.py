@@ -8,6 +8,7 @@ the same document read whole, through ``conversation_from_everos`` or the header
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from converters._common import IdDeriver
 from converters.base import Converter
 from converters.conversation_format import ConversationFormatConverter
 from converters.everos import EverOSConverter, conversation_from_everos
-from converters.json_stream import TAIL_BYTES, JsonFile, LateMembers
+from converters.json_tail import BIG_BYTES, Tail, read_tail
 from importer.errors import InputError
 from importer.models import Conversation
 from tests.support import run_cli_peak
@@ -192,9 +193,9 @@ def test_messages_that_are_no_objects_are_charged_to_their_own_entry(tmp_path: P
 def test_a_member_after_the_messages_far_from_the_end_is_still_read(
     tmp_path: Path, fmt: str
 ) -> None:
-    # the end of the file shows nothing, so the messages are read in one pass; what follows
-    # them is found in the stretch after the last message, and read then
-    padding = "x" * (TAIL_BYTES + 1000)
+    # read from the end, the big value is the padding, not the messages: once they are read,
+    # that shows, and the members between are read then
+    padding = {"blob": "x" * (BIG_BYTES + 1000)}
     if fmt == "everos":
         messages = [message(i) for i in range(2000)]
         data: dict[str, Any] = {"group_id": "g", "messages": messages}
@@ -213,25 +214,48 @@ def test_a_late_session_too_far_from_the_end_is_an_error_not_a_wrong_key(tmp_pat
         "user_id": "u",
         "messages": [message(i) for i in range(2000)],
         "session_id": "s",
-        "padding": "x" * (TAIL_BYTES + 1000),
+        "padding": {"blob": "x" * (BIG_BYTES + 1000)},
     }
     converter = EverOSConverter()
     path = write(tmp_path / "padded.json", data)
     assert read(converter, path) == []
     (error,) = errors(converter)
-    assert "the conversation's fields ('session_id') follow the message list" in error
+    assert "the fields that name the conversation come after the message list" in error
 
 
-def test_a_member_name_in_message_text_only_costs_another_pass(tmp_path: Path) -> None:
-    # the tail holds "session_id" as a string: the header cannot be trusted in one pass
-    messages = [message(i) for i in range(20_000)] + [message(20_000, content="session_id")]
-    path = write(tmp_path / "chat.json", {"user_id": "u", "messages": messages})
-    file = JsonFile(path)
-    late = LateMembers("session_id")
-    assert not late.none_in_tail(file, 100)
-    assert LateMembers("group_id").none_in_tail(file, 100)
-    (conversation,) = read(EverOSConverter(), path)
-    assert conversation.key == "personal:u" and len(conversation.messages) == 20_001
+def tail_of(data: bytes) -> Tail | None:
+    return read_tail(io.BytesIO(data), 0, len(data))
+
+
+def test_members_after_a_big_list_are_read_from_the_end_of_the_file() -> None:
+    messages = json.dumps([message(i) for i in range(5000)])
+    first = f'{{"group_id": "g", "messages": {messages}}}\n'.encode()
+    tail = tail_of(first)
+    assert tail is not None and tail.members == []
+    assert tail.big_end == first.rindex(b"]") and tail.followed == BIG_BYTES
+    tricky = 'a \\"]}, "group_id": "x" \\\\'  # quotes, brackets and backslashes in text
+    meta = {"name": tricky, "tags": [1, {"k": None}], "on": True}
+    last = f'{{"messages": {messages}, "group_id": "g", "group_meta": {json.dumps(meta)}}}'
+    tail = tail_of(last.encode())
+    assert tail is not None
+    assert tail.members == [("group_id", "g"), ("group_meta", json.loads(json.dumps(meta)))]
+    assert tail.follows(len(last) - 20_000) and not tail.follows(tail.big_end - BIG_BYTES)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b'{"group_id": "g", "messages": []}',  # all of it small: nothing to step over
+        b'{"messages": [{"a": 1}], "group_id": "g"',  # cut short
+        b'{"messages": [' + b'{"a": 1},' * 40_000 + b'{"a": 1}], "x": "' + b"y" * BIG_BYTES + b'"}',
+        b'{"messages": [' + b'{"a": 1},' * 40_000 + b'{"a": 1}], "group_id": "g",}',
+        b'{"messages": [' + b'{"a": 1},' * 40_000 + b'{"a": 1}], "messages": []}',
+    ],
+)
+def test_an_end_of_file_that_is_not_plain_gives_no_tail(data: bytes) -> None:
+    tail = tail_of(data)
+    # the last one is read, but names the list itself: the caller passes over the messages
+    assert tail is None or ("messages", []) in tail.members
 
 
 def test_a_member_given_twice_is_an_error(tmp_path: Path) -> None:
