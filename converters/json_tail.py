@@ -76,11 +76,8 @@ def read_tail(stream: IO[bytes], start: int, size: int) -> Tail | None:
         scan.position += 1
         if scan.char() != b'"' or not scan.string():
             return None
-        separator = scan.char()
-        if separator == b"{":
-            return None
-        if separator != b",":
-            return None
+        if scan.char() != b",":
+            return None  # ``{``: the whole object is in the tail, nothing big to step over
         scan.position += 1
     if reverse[end : end + 1] not in (b"]", b"}"):
         return None  # a huge string or number: not a layout worth guessing
