@@ -27,7 +27,7 @@ from collections import Counter
 from collections.abc import Iterator, Mapping
 from datetime import UTC, tzinfo
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from converters import register
 from converters._common import (
@@ -58,6 +58,13 @@ _FIELDS = frozenset({"version", "session_meta"})
 _LIST = "conversation_list"
 
 
+class _Guess(NamedTuple):
+    """Members taken from the end of the file, and those read before the messages alone."""
+
+    tail: Tail
+    before: Members
+
+
 @register
 class ConversationFormatConverter(Converter):
     """EverCore ConversationFormat: one conversation per file; ``scene`` picks group or personal."""
@@ -77,7 +84,7 @@ class ConversationFormatConverter(Converter):
     def conversations(self, path: Path) -> Iterator[ConversationStream]:
         file = JsonFile(path)
         with file.events() as leader:
-            found, tail = self._members(file, leader)
+            found, guess = self._members(file, leader)
             meta, users = _shape(path, found)
             zone = self._zone(path, meta)
             user = self._solo_user(file, users) if self._scene(path, meta) == "solo" else None
@@ -91,10 +98,10 @@ class ConversationFormatConverter(Converter):
                     for message in reader.read(items):
                         last_chunk = position.chunk_start
                         yield message
-                if tail is not None and not tail[0].follows(last_chunk):
+                if guess is not None and not guess.tail.follows(last_chunk):
                     # the big value at the end was not the messages: what lies between is read
                     # now (only 'version' may change; a second 'session_meta' is an error)
-                    found = tail[1]
+                    found = guess.before
                     leader.skip((_LIST, "start_array", None))
                     leader.members("", _LIST, _FIELDS, found, stop=False)
                     if found.repeated:
@@ -102,13 +109,10 @@ class ConversationFormatConverter(Converter):
 
             yield ConversationStream(header, messages(), lambda: self._complete(reader, found))
 
-    def _members(
-        self, file: JsonFile, leader: Events
-    ) -> tuple[Members, tuple[Tail, Members] | None]:
+    def _members(self, file: JsonFile, leader: Events) -> tuple[Members, _Guess | None]:
         """Every member but the messages: those before them as parse events, those after from
-        the end of the file, else by passing over the messages. With the end of the file read,
-        also what it was read from and the members before the messages alone, for when the
-        messages show the guess wrong."""
+        the end of the file (then also a ``_Guess``, for when the messages show it wrong), else
+        by passing over the messages."""
         if leader.next()[1] != "start_map":
             raise InputError(
                 str(file.path),
@@ -121,7 +125,7 @@ class ConversationFormatConverter(Converter):
         tail = file.tail()
         merged = found.with_tail(tail, _LIST, _FIELDS) if tail else None
         if tail and merged and "session_meta" in merged.values and not merged.repeated:
-            return merged, (tail, found)
+            return merged, _Guess(tail, found)
         leader.skip((_LIST, "start_array", None))
         leader.members("", _LIST, _FIELDS, found, stop=False)
         return found, None
