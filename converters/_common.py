@@ -6,6 +6,7 @@ import hashlib
 import json
 import math
 import re
+from array import array
 from collections import Counter
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
@@ -165,19 +166,45 @@ class IdDeriver:
 
     The id hashes the conversation id, timestamp, sender, content and how many identical
     messages came before it, so exact duplicates still get distinct ids.
+
+    Identical messages share their time, so while times do not go back only the messages of the
+    latest millisecond are counted; the earlier ones are kept as 8-byte digests, counted only if
+    time goes back. A conversation of any length costs a few bytes per message without an id.
     """
 
     def __init__(self, conversation_id: str) -> None:
         self._conversation_id = conversation_id
-        self._seen: Counter[tuple[int, str, str]] = Counter()
+        #: digest -> occurrences so far: of the latest millisecond, or of all once time went back
+        self._seen: Counter[int] = Counter()
+        self._latest: int | None = None
+        self._earlier = array("q")
+        self._ordered = True
 
     def derive(self, timestamp: int, sender_id: str, content: str) -> str:
-        key = (timestamp, sender_id, content)
+        digest = self._digest(timestamp, sender_id, content, 0)
+        occurrence = self._count(timestamp, int.from_bytes(digest[:8], "big", signed=True))
+        if occurrence:
+            digest = self._digest(timestamp, sender_id, content, occurrence)
+        return f"{DERIVED_ID_PREFIX}{digest.hex()[:24]}"
+
+    def _digest(self, timestamp: int, sender_id: str, content: str, occurrence: int) -> bytes:
+        payload = [self._conversation_id, timestamp, sender_id, content, occurrence]
+        return hashlib.sha256(json.dumps(payload, ensure_ascii=False).encode("utf-8")).digest()
+
+    def _count(self, timestamp: int, key: int) -> int:
+        """How many times ``key`` came before, then one more."""
+        if self._ordered:
+            if self._latest is None or timestamp > self._latest:
+                self._earlier.extend(self._seen.elements())
+                self._seen.clear()
+                self._latest = timestamp
+            elif timestamp < self._latest:
+                self._ordered = False
+                self._seen.update(self._earlier)
+                self._earlier = array("q")
         occurrence = self._seen[key]
-        self._seen[key] += 1
-        payload = json.dumps([self._conversation_id, *key, occurrence], ensure_ascii=False)
-        digest = hashlib.sha256(payload.encode("utf-8")).hexdigest()
-        return f"{DERIVED_ID_PREFIX}{digest[:24]}"
+        self._seen[key] = occurrence + 1
+        return occurrence
 
 
 # -- message fields both JSON formats share: each returns the value, or None after appending a

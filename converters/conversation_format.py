@@ -9,8 +9,16 @@ Accepted beyond the published spec, because real files do it:
   becomes ``reply_to``. An empty list means no reply; any other shape is ignored with a warning.
 - A message without ``message_id`` gets a deterministic derived id (see ``IdDeriver``).
 - ``scene`` other than ``solo``/``team`` (files use descriptors like ``work``) is read as team.
+- ``session_meta`` after ``conversation_list``.
 
-Places in problem messages count messages from 0, in file order (``conversation_list[0]``).
+The file is streamed (``converters.json_stream``): ``session_meta`` is read first, before the
+messages or from the end of the file after them (``converters.json_tail``), then the messages
+one at a time, so a conversation of any length is read in bounded memory and in one pass; when
+the end of the file is not plain enough, a first pass goes over the messages to find it. A solo
+file that declares no ``role: user`` is filed under the person who writes most: their count
+takes a quick pass of its own.
+
+Places in problem messages count messages from 1, in file order (``message 1``).
 """
 
 from __future__ import annotations
@@ -19,29 +27,42 @@ from collections import Counter
 from collections.abc import Iterator, Mapping
 from datetime import UTC, tzinfo
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from converters import register
 from converters._common import (
-    IdDeriver,
-    content_field,
-    epoch_to_millis,
     has_json_key,
-    iso_to_millis,
-    message_id_field,
-    optional_text_field,
     resolve_timezone,
     show,
     slug,
 )
-from converters.base import RESERVED_ID_PREFIX, Converter, load_json, peek_json
+from converters.base import RESERVED_ID_PREFIX, ConversationStream, Converter, peek_json
+from converters.conversation_format_messages import (
+    MessageReader,
+    Users,
+    declared_role,
+    full_name,
+    user_role,
+)
+from converters.json_stream import Events, JsonFile, Members
+from converters.json_tail import Tail
 from importer.errors import InputError
-from importer.models import Conversation, Message, Role
+from importer.models import Conversation, Message
 
 __all__ = ["ConversationFormatConverter"]
 
 Scene = Literal["solo", "team"]
-Users = Mapping[str, Mapping[str, Any]]
+
+#: the members besides the messages; any other member is passed over unread
+_FIELDS = frozenset({"version", "session_meta"})
+_LIST = "conversation_list"
+
+
+class _Guess(NamedTuple):
+    """Members taken from the end of the file, and those read before the messages alone."""
+
+    tail: Tail
+    before: Members
 
 
 @register
@@ -60,19 +81,69 @@ class ConversationFormatConverter(Converter):
             and has_json_key(head, "conversation_list", "session_meta")
         )
 
-    def conversations(self, path: Path) -> Iterator[Conversation]:
-        data = load_json(path)
-        meta, users, items = _shape(path, data)
-        zone = self._zone(path, meta)
-        header = self._header(path, meta, users, items)
-        ids = IdDeriver(header.conversation_id)
-        messages = [
-            message
-            for index, item in enumerate(items, 1)  # positions count from 1, as people do
-            if (message := self._message(path, index, item, users, zone, ids)) is not None
-        ]
-        source_meta = _source_meta(data, meta)
-        yield header.model_copy(update={"messages": messages, "source_meta": source_meta})
+    def conversations(self, path: Path) -> Iterator[ConversationStream]:
+        file = JsonFile(path)
+        with file.events() as leader:
+            found, guess = self._members(file, leader)
+            meta, users = _shape(path, found)
+            zone = self._zone(path, meta)
+            user = self._solo_user(file, users) if self._scene(path, meta) == "solo" else None
+            header = self._header(path, meta, users, user)
+            reader = MessageReader(self, path, header, users, zone, solo=user is not None)
+
+            def messages() -> Iterator[Message]:
+                nonlocal found
+                with file.items(f"{_LIST}.item") as (items, position):
+                    last_chunk = 0
+                    for message in reader.read(items):
+                        last_chunk = position.chunk_start
+                        yield message
+                if guess is not None and not guess.tail.follows(last_chunk):
+                    # the big value at the end was not the messages: what lies between is read
+                    # now (only 'version' may change; a second 'session_meta' is an error)
+                    found = guess.before
+                    leader.skip((_LIST, "start_array", None))
+                    leader.members("", _LIST, _FIELDS, found, stop=False)
+                    if found.repeated:
+                        self.error(path, "top level", f"field '{found.repeated[0]}' appears twice")
+
+            yield ConversationStream(header, messages(), lambda: self._complete(reader, found))
+
+    def _members(self, file: JsonFile, leader: Events) -> tuple[Members, _Guess | None]:
+        """Every member but the messages: those before them as parse events, those after from
+        the end of the file (then also a ``_Guess``, for when the messages show it wrong), else
+        by passing over the messages."""
+        if leader.next()[1] != "start_map":
+            raise InputError(
+                str(file.path),
+                "expected a JSON object with 'session_meta' and 'conversation_list'",
+                where="top level",
+            )
+        found = Members()
+        if not leader.members("", _LIST, _FIELDS, found, stop=True):
+            return found, None
+        tail = file.tail()
+        merged = found.with_tail(tail, _LIST, _FIELDS) if tail else None
+        if tail and merged and "session_meta" in merged.values and not merged.repeated:
+            return merged, _Guess(tail, found)
+        leader.skip((_LIST, "start_array", None))
+        leader.members("", _LIST, _FIELDS, found, stop=False)
+        return found, None
+
+    def _complete(self, reader: MessageReader, found: Members) -> Conversation:
+        """The header once every message was read: what the file says beyond the canonical
+        fields, and a warning when a solo file has several people writing."""
+        if reader.user is not None and len(reader.humans) > 1:
+            names = ", ".join(sorted(reader.humans))
+            self.warning(
+                reader.path,
+                "session_meta",
+                f"scene solo but {len(reader.humans)} people write ({names}); the personal API"
+                f" files every user message under {reader.user!r} (use --scene team to keep"
+                " them apart)",
+            )
+        meta = found.values["session_meta"]
+        return reader.header.model_copy(update={"source_meta": _source_meta(found.values, meta)})
 
     # -- session_meta ----------------------------------------------------------------------
 
@@ -110,16 +181,16 @@ class ConversationFormatConverter(Converter):
         return "team"
 
     def _header(
-        self, path: Path, meta: Mapping[str, Any], users: Users, items: list[Any]
+        self, path: Path, meta: Mapping[str, Any], users: Users, user: str | None
     ) -> Conversation:
         """The conversation without its messages: kind, id, name, participants."""
         group_id = self._text(path, meta, "group_id")
-        if self._scene(path, meta) == "team":
+        if user is None:
             kind: Literal["group", "personal"] = "group"
             conversation_id, session_id = group_id or slug(path.stem), None
         else:
             kind = "personal"
-            conversation_id, session_id = self._solo_user(path, users, items), group_id
+            conversation_id, session_id = user, group_id
         if conversation_id.startswith(RESERVED_ID_PREFIX):
             self.error(
                 path,
@@ -133,7 +204,7 @@ class ConversationFormatConverter(Converter):
             session_id=session_id,
             name=self._text(path, meta, "name"),
             description=self._text(path, meta, "description"),
-            participants={uid: _full_name(details) or uid for uid, details in users.items()},
+            participants={uid: full_name(details) or uid for uid, details in users.items()},
             source=self.name,
             origin=str(path),
         )
@@ -147,78 +218,27 @@ class ConversationFormatConverter(Converter):
         self.error(path, "session_meta", f"field '{field}' must be a string, not {show(value)}")
         return None
 
-    def _solo_user(self, path: Path, users: Users, items: list[Any]) -> str:
-        """The user of a personal conversation: the first ``role: user``, else who talks most."""
-        humans = Counter(
-            item["sender"]
-            for item in items
-            if isinstance(item, dict)
-            and isinstance(item.get("sender"), str)
-            and _role(users.get(item["sender"])) != "assistant"
-        )
-        declared = [uid for uid, details in users.items() if _declared_role(details) == "user"]
+    def _solo_user(self, file: JsonFile, users: Users) -> str:
+        """The user of a personal conversation: the first ``role: user``, else who talks most
+        (counted in a pass of its own), else the first who is not an assistant."""
+        declared = [uid for uid, details in users.items() if declared_role(details) == "user"]
         if declared:
-            user = declared[0]
-        elif humans:
-            user = humans.most_common(1)[0][0]
-        else:
-            others = [uid for uid, details in users.items() if _role(details) != "assistant"]
-            if not others:
-                raise InputError(
-                    str(path),
-                    "scene solo needs a user, but every entry is an assistant",
-                    where="session_meta.user_details",
-                )
-            user = others[0]
-        if len(humans) > 1:
-            names = ", ".join(sorted(humans))
-            self.warning(
-                path,
-                "session_meta",
-                f"scene solo but {len(humans)} people write ({names}); the personal API files"
-                f" every user message under {user!r} (use --scene team to keep them apart)",
-            )
-        return user
-
-    # -- conversation_list -----------------------------------------------------------------
-
-    def _message(
-        self,
-        path: Path,
-        index: int,
-        item: Any,
-        users: Users,
-        zone: tzinfo,
-        ids: IdDeriver,
-    ) -> Message | None:
-        """One entry of ``conversation_list``, or None after reporting what is wrong with it."""
-        if not isinstance(item, dict):
-            self.error(path, f"message {index}", f"expected an object, got {show(item)}")
-            return None
-        problems: list[str] = []
-        message_id = message_id_field(item, problems)
-        sender = _sender(item, users, problems)
-        timestamp = _create_time(item, zone, problems)
-        content = content_field(item, problems)
-        sender_name = optional_text_field(item, "sender_name", problems)
-        reply_to, refer_problem = _refer(item.get("refer_list"))
-        where = f"message {index} (id {message_id})" if message_id else f"message {index}"
-        if refer_problem:
-            self.warning(path, where, refer_problem)
-        if problems or sender is None or timestamp is None or content is None:
-            for problem in problems:
-                self.error(path, where, problem)
-            return None
-        details = users[sender]
-        return Message(
-            message_id=message_id or ids.derive(timestamp, sender, content),
-            timestamp=timestamp,
-            sender_id=sender,
-            sender_name=sender_name or _full_name(details) or sender,
-            role=_role(details),
-            content=content,
-            reply_to=reply_to,
+            return declared[0]
+        with file.items(f"{_LIST}.item.sender") as (senders, _):
+            counts = Counter(sender for sender in senders if isinstance(sender, str))
+        humans = Counter(
+            {uid: n for uid, n in counts.items() if user_role(users.get(uid)) != "assistant"}
         )
+        if humans:
+            return humans.most_common(1)[0][0]
+        others = [uid for uid, details in users.items() if user_role(details) != "assistant"]
+        if not others:
+            raise InputError(
+                str(file.path),
+                "scene solo needs a user, but every entry is an assistant",
+                where="session_meta.user_details",
+            )
+        return others[0]
 
 
 # -- file shape ----------------------------------------------------------------------------
@@ -229,28 +249,27 @@ class ConversationFormatConverter(Converter):
 _PASSED_ON = ("scene", "scene_desc", "default_timezone", "user_details", "tags", "created_at")
 
 
-def _source_meta(data: Mapping[str, Any], meta: Mapping[str, Any]) -> dict[str, Any]:
+def _source_meta(top: Mapping[str, Any], meta: Mapping[str, Any]) -> dict[str, Any]:
     """What the file says about the conversation beyond the canonical fields."""
     kept = {field: meta[field] for field in _PASSED_ON if meta.get(field) is not None}
     zone = meta.get("timezone")
     if "default_timezone" not in kept and isinstance(zone, str) and zone:
         kept["default_timezone"] = zone  # the batch guide's examples spell it ``timezone``
-    if isinstance(data.get("version"), str):
-        kept["version"] = data["version"]
+    if isinstance(top.get("version"), str):
+        kept["version"] = top["version"]
     return kept
 
 
-def _shape(path: Path, data: Any) -> tuple[Mapping[str, Any], Users, list[Any]]:
-    """The three parts every file needs, or an ``InputError`` naming the missing field."""
+def _shape(path: Path, found: Members) -> tuple[Mapping[str, Any], Users]:
+    """``session_meta`` and its users, or an ``InputError`` naming what is missing; the
+    messages must be a list."""
 
     def fail(where: str, reason: str) -> InputError:
         return InputError(str(path), reason, where=where)
 
-    if not isinstance(data, dict):
-        raise fail(
-            "top level", "expected a JSON object with 'session_meta' and 'conversation_list'"
-        )
-    meta = data.get("session_meta")
+    if found.repeated:
+        raise fail("top level", f"field '{found.repeated[0]}' appears twice")
+    meta = found.values.get("session_meta")
     if meta is None:
         raise fail("top level", "field 'session_meta' is missing")
     if not isinstance(meta, dict):
@@ -266,73 +285,8 @@ def _shape(path: Path, data: Any) -> tuple[Mapping[str, Any], Users, list[Any]]:
                 f"session_meta.user_details.{uid}",
                 'expected an object such as {"full_name": "Alice"}',
             )
-    items = data.get("conversation_list")
-    if items is None:
+    if found.list_event in (None, "null"):
         raise fail("top level", "field 'conversation_list' is missing")
-    if not isinstance(items, list):
+    if found.list_event != "start_array":
         raise fail("top level", "field 'conversation_list' must be a list of messages")
-    return meta, users, items
-
-
-def _declared_role(details: Mapping[str, Any] | None) -> str:
-    """``role`` as written, lower case ("" when absent); free text like "Engineer" is allowed."""
-    role = (details or {}).get("role")
-    return role.strip().lower() if isinstance(role, str) else ""
-
-
-def _role(details: Mapping[str, Any] | None) -> Role:
-    return "assistant" if _declared_role(details) == "assistant" else "user"
-
-
-def _full_name(details: Mapping[str, Any]) -> str | None:
-    name = details.get("full_name")
-    return name if isinstance(name, str) and name.strip() else None
-
-
-# -- message fields: each returns the value, or None and appends a one-line problem ----------
-
-
-def _sender(item: Mapping[str, Any], users: Users, problems: list[str]) -> str | None:
-    value = item.get("sender")
-    if value is None:
-        problems.append("field 'sender' is missing")
-    elif not isinstance(value, str):
-        problems.append(f"field 'sender' must be a user id string, not {show(value)}")
-    elif value not in users:
-        problems.append(f"field 'sender': {value!r} is not in session_meta.user_details")
-    else:
-        return value
-    return None
-
-
-def _create_time(item: Mapping[str, Any], zone: tzinfo, problems: list[str]) -> int | None:
-    value = item.get("create_time")
-    try:
-        if value is None:
-            problems.append("field 'create_time' is missing")
-        elif isinstance(value, str):
-            return iso_to_millis(value, zone)
-        elif isinstance(value, int | float) and not isinstance(value, bool):
-            return epoch_to_millis(value)
-        else:
-            problems.append(f"field 'create_time' must be an ISO 8601 time, not {show(value)}")
-    except ValueError as exc:
-        problems.append(f"field 'create_time': {exc}")
-    return None
-
-
-def _refer(value: Any) -> tuple[str | None, str | None]:
-    """``reply_to`` from ``refer_list``, and a warning when its shape is not understood."""
-    if value is None or value == []:
-        return None, None
-    first = value[0] if isinstance(value, list) else None
-    if isinstance(first, dict):
-        first = first.get("message_id", first.get("id"))
-    if isinstance(first, int) and not isinstance(first, bool):
-        first = str(first)
-    if isinstance(first, str) and first:
-        return first, None
-    return None, (
-        f"field 'refer_list': no message id in {show(value)}; reply link ignored"
-        " (expected a list of ids or of objects with 'message_id')"
-    )
+    return meta, users
