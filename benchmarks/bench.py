@@ -98,7 +98,13 @@ class Measured:
 
 
 def run_measured(cmd: list[str], *, timeout: float, cwd: Path, log: Path) -> Measured:
-    """Run ``cmd`` (killed after ``timeout``); ``wait4`` gives exactly that process's usage."""
+    """Run ``cmd`` (killed after ``timeout``); ``wait4`` gives exactly that process's CPU.
+
+    Peak memory comes from the child's own ``VmHWM`` (Linux ``/proc``), read every 20 ms while
+    it runs: ``ru_maxrss`` also counts the memory of the process it was started from (Linux
+    records the parent's high-water mark at ``exec``), so a benchmark that had just generated a
+    large input reported that input's size for every child.
+    """
     with open(log, "wb") as out:
         started = time.perf_counter()
         proc = subprocess.Popen(
@@ -106,15 +112,43 @@ def run_measured(cmd: list[str], *, timeout: float, cwd: Path, log: Path) -> Mea
         )
         timer = threading.Timer(timeout, proc.kill)
         timer.start()
+        peak = _HighWater(proc.pid)
         try:
             _, status, usage = os.wait4(proc.pid, 0)
         finally:
             timer.cancel()
+            peak.stop()
         seconds = time.perf_counter() - started
     proc.returncode = os.waitstatus_to_exitcode(status)
     scale = 1024 * 1024 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes / KiB
     cpu = usage.ru_utime + usage.ru_stime
-    return Measured(proc.returncode, seconds, usage.ru_maxrss / scale, cpu)
+    rss = peak.mb if peak.mb is not None else usage.ru_maxrss / scale
+    return Measured(proc.returncode, seconds, rss, cpu)
+
+
+class _HighWater:
+    """Samples a running process's peak resident memory (``VmHWM``, MB) until stopped."""
+
+    def __init__(self, pid: int) -> None:
+        self._status = Path(f"/proc/{pid}/status")
+        self.mb: float | None = None
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+
+    def _watch(self) -> None:
+        while not self._done.wait(0.02):
+            try:
+                text = self._status.read_text()
+            except OSError:
+                return  # no /proc (not Linux), or the process is gone
+            for line in text.splitlines():
+                if line.startswith("VmHWM:"):
+                    self.mb = max(self.mb or 0.0, int(line.split()[1]) / 1024)
+
+    def stop(self) -> None:
+        self._done.set()
+        self._thread.join()
 
 
 def _http(url: str, body: dict[str, Any] | None = None) -> Any:
