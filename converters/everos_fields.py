@@ -95,11 +95,17 @@ class MessageReader:
         self.ids = IdDeriver(header.conversation_id)
         #: sender id -> the first name given for them ("" while none)
         self.names: dict[str, str] = {}
+        #: items read that were no objects (a list file hands out messages by counting them)
+        self.non_objects = 0
 
     def read(self, items: Iterable[Any]) -> Iterator[Message]:
         names = self.names
         for index, item in enumerate(items, 1):  # counted from 1, as people do
-            message = self._plain(item) if type(item) is dict else None
+            if type(item) is dict:
+                message = self._plain(item)
+            else:
+                message = None
+                self.non_objects += 1
             if message is None:
                 message = self._checked(index, item)
                 if message is None:

@@ -13,7 +13,8 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterator
 from contextlib import ExitStack
-from typing import Any
+from itertools import chain, islice
+from typing import Any, Protocol
 
 from converters._common import show
 from converters.base import ConversationStream, Converter
@@ -155,32 +156,37 @@ class _ListReader:
                 )
         except InputError as exc:
             self.deferred.append((exc.where, exc.reason))
-            deque(self._messages_of(found), maxlen=0)
+            skipped = _NonObjects()
+            deque(skipped.watch(self._messages_of(found, skipped)), maxlen=0)
             return None
         self.seen[header.key] = where
         reader = MessageReader(self.converter, self.path, where, header)
         return ConversationStream(
             header,
-            reader.read(self._messages_of(found)),
+            reader.read(self._messages_of(found, reader)),
             lambda: reader.finish(header, found),
         )
 
-    def _messages_of(self, found: Members) -> Iterator[Any]:
-        """The raw messages of one entry, from the second parser."""
+    def _messages_of(self, found: Members, reader: _Counting) -> Iterator[Any]:
+        """The raw messages of one entry, from the second parser: as many items as the entry
+        holds objects, then as many more as were no objects among them (``reader`` counts
+        those as it reads), each batch handed on in C."""
         if not found.list_ordinals:
-            return
+            return iter(())
+        return chain.from_iterable(self._batches(found, reader))
+
+    def _batches(self, found: Members, reader: _Counting) -> Iterator[Iterator[Any]]:
         items = self._following()
-        objects = found.list_objects
-        taken = 0
-        while objects:
-            item = items.next()
-            objects -= type(item) is dict
-            taken += 1
-            yield item
+        wanted, taken = found.list_objects, 0
+        while wanted:
+            before = reader.non_objects
+            yield items.take(wanted)
+            # ``reader`` has read the whole batch before the next one is asked for
+            taken += wanted
+            wanted = reader.non_objects - before
         # something other than an object right after: this entry's, or the next one's first
         if not items.next_is_object():
-            for _ in range(self._count_items(found) - taken):
-                yield items.next()
+            yield items.take(self._count_items(found) - taken)
 
     def _following(self) -> _Lookahead:
         if self._items is None:
@@ -194,8 +200,26 @@ class _ListReader:
             return sum(events.count_items("item.messages", n) for n in found.list_ordinals)
 
 
+class _Counting(Protocol):
+    """Whoever reads an entry's messages, counting the items that are no objects."""
+
+    non_objects: int
+
+
+class _NonObjects:
+    """Counts the items that are no objects, for an entry whose messages are passed over."""
+
+    def __init__(self) -> None:
+        self.non_objects = 0
+
+    def watch(self, items: Iterator[Any]) -> Iterator[Any]:
+        for item in items:
+            self.non_objects += type(item) is not dict
+            yield item
+
+
 class _Lookahead:
-    """Items one at a time, with a look at the next."""
+    """Items in batches, with a look at the next one."""
 
     _END = object()
 
@@ -203,11 +227,14 @@ class _Lookahead:
         self._items = items
         self._ahead: Any = self._END
 
-    def next(self) -> Any:
-        if self._ahead is not self._END:
-            item, self._ahead = self._ahead, self._END
-            return item
-        return next(self._items)
+    def take(self, count: int) -> Iterator[Any]:
+        """The next ``count`` items, in C."""
+        if count <= 0:
+            return iter(())
+        if self._ahead is self._END:
+            return islice(self._items, count)
+        ahead, self._ahead = self._ahead, self._END
+        return chain((ahead,), islice(self._items, count - 1))
 
     def next_is_object(self) -> bool:
         """Whether the next item is an object, or there is none (or none readable: the first
