@@ -17,6 +17,7 @@ bounded memory, in one pass when its fields come before its messages.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, cast
@@ -60,7 +61,58 @@ class EverOSConverter(Converter):
         )
 
     def conversations(self, path: Path) -> Iterator[ConversationStream]:
+        small = _small_object(path)
+        if small is not None:
+            # a small file holding one conversation (one per group, as bench and convert write
+            # them): parsed whole in C, which costs less than finding its members by streaming
+            yield _object_stream(self, path, small)
+            return
         yield from read_file(self, JsonFile(path))
+
+
+#: files up to this size holding one object are parsed whole (a few MB of Python objects)
+_WHOLE_BYTES = 1 << 20
+
+
+def _small_object(path: Path) -> Mapping[str, Any] | None:
+    """The parsed object of a small, well-formed file holding one; else None (streamed)."""
+    try:
+        if path.stat().st_size > _WHOLE_BYTES:
+            return None
+        data = json.loads(path.read_bytes().decode("utf-8-sig"), parse_constant=_no_constant,
+                          object_pairs_hook=_unique)
+    except (OSError, ValueError):
+        return None  # the streaming reader says what is wrong, and where
+    return data if isinstance(data, dict) else None
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object; a member given twice sends the file to the streaming reader, which names it."""
+    found = dict(pairs)
+    if len(found) != len(pairs):
+        raise ValueError("a member given twice")
+    return found
+
+
+def _object_stream(
+    converter: Converter, path: Path, data: Mapping[str, Any]
+) -> ConversationStream:
+    """The conversation of one parsed EverOS object."""
+    found = Members(values={key: data[key] for key in FIELDS if key in data})
+    messages = data.get("messages")
+    if "messages" in data:
+        found.list_event = "start_array" if isinstance(messages, list) else "value"
+        if messages is None:
+            found.list_event = "null"
+    header = header_of(converter.name, path, found, None)
+    reader = MessageReader(converter, path, None, header)
+    return ConversationStream(
+        header, reader.read(cast(list[Any], messages)), lambda: reader.finish(header, found)
+    )
 
 
 class _InMemory(EverOSConverter):
@@ -71,18 +123,7 @@ class _InMemory(EverOSConverter):
         self._data = data
 
     def conversations(self, path: Path) -> Iterator[ConversationStream]:
-        data = self._data
-        found = Members(values={key: data[key] for key in FIELDS if key in data})
-        messages = data.get("messages")
-        if "messages" in data:
-            found.list_event = "start_array" if isinstance(messages, list) else "value"
-            if messages is None:
-                found.list_event = "null"
-        header = header_of(self.name, path, found, None)
-        reader = MessageReader(self, path, None, header)
-        yield ConversationStream(
-            header, reader.read(cast(list[Any], messages)), lambda: reader.finish(header, found)
-        )
+        yield _object_stream(self, path, self._data)
 
 
 def conversation_from_everos(data: Mapping[str, Any], *, origin: str = "<memory>") -> Conversation:
