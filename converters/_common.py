@@ -211,6 +211,19 @@ class IdDeriver:
 # -- one-line problem to ``problems``
 
 
+def plain_message_id(
+    value: Any, ids: IdDeriver, timestamp: int, sender_id: str, content: str
+) -> str | None:
+    """A message's id on the fast path (everything else about it already checked): its own, a
+    non-empty string the server does not reserve, or one derived when it has none; None when
+    the field needs ``message_id_field``'s checks and messages."""
+    if type(value) is str and value:
+        return None if value.startswith(RESERVED_ID_PREFIX) else value
+    if value is None or value == "":
+        return ids.derive(timestamp, sender_id, content)
+    return None
+
+
 def message_id_field(item: Mapping[str, Any], problems: list[str]) -> str | None:
     """``message_id`` as a string; None when absent or empty (the caller derives one)."""
     value = item.get("message_id")

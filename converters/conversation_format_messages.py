@@ -19,9 +19,10 @@ from converters._common import (
     iso_to_millis,
     message_id_field,
     optional_text_field,
+    plain_message_id,
     show,
 )
-from converters.base import RESERVED_ID_PREFIX, Converter
+from converters.base import Converter
 from importer.models import Conversation, Message, Role
 
 __all__ = ["MessageReader", "Users", "declared_role", "full_name", "user_role"]
@@ -106,13 +107,8 @@ class MessageReader:
             reply_to, problem = _refer(refer)
             if problem:
                 return None
-        message_id = get("message_id")
-        if type(message_id) is str and message_id:
-            if message_id.startswith(RESERVED_ID_PREFIX):
-                return None
-        elif message_id is None or message_id == "":
-            message_id = self.ids.derive(timestamp, sender, content)
-        else:
+        message_id = plain_message_id(get("message_id"), self.ids, timestamp, sender, content)
+        if message_id is None:
             return None
         # from a dict: pydantic then skips the keyword-argument layer, half the cost
         return Message.model_validate(

@@ -19,6 +19,7 @@ from converters._common import (
     iso_to_millis,
     message_id_field,
     optional_text_field,
+    plain_message_id,
     show,
 )
 from converters.base import RESERVED_ID_PREFIX, Converter
@@ -163,13 +164,8 @@ class MessageReader:
             if type(reply_to) is not str:
                 return None
             reply_to = reply_to.strip() or None
-        message_id = get("message_id")
-        if type(message_id) is str and message_id:
-            if message_id.startswith(RESERVED_ID_PREFIX):
-                return None
-        elif message_id is None or message_id == "":
-            message_id = self.ids.derive(timestamp, sender, content)
-        else:
+        message_id = plain_message_id(get("message_id"), self.ids, timestamp, sender, content)
+        if message_id is None:
             return None
         # from a dict: pydantic then skips the keyword-argument layer, half the cost
         return Message.model_validate(
