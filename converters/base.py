@@ -159,7 +159,9 @@ class Converter(ABC):
         each piece kept; rejected ones land in ``self.rejected``."""
         try:
             for item in self.conversations(path):
-                stream = item if isinstance(item, ConversationStream) else ConversationStream.of(item)
+                stream = (
+                    item if isinstance(item, ConversationStream) else ConversationStream.of(item)
+                )
                 piece = spool.begin(stream.header)
                 try:
                     self._spool_messages(stream, piece, spool)
@@ -169,7 +171,7 @@ class Converter(ABC):
                 header = stream.complete() if stream.complete else stream.header
                 if self._settle(header, piece, spool, path):
                     yield piece
-            self._settle(None, None, spool, path)
+            self._settle_input(path)
         except BaseException:
             # the input could not be read on (InputError) or the caller stopped early: keep what
             # was found, and do not let it leak into the next input this converter reads
@@ -201,40 +203,36 @@ class Converter(ABC):
                 batch = []
         spool.append(piece, batch)
 
-    def _settle(
-        self, header: Conversation | None, piece: Piece | None, spool: Spool, path: Path
-    ) -> bool:
-        """Keep or reject the conversation just read (``header`` None: problems reported after
-        the last one, or when there was none). True: it was kept."""
-        if header is not None and piece is not None:
-            origin = header.origin or "?"
-            if not piece.in_order:
-                self.warning(origin, None, "timestamps out of order; sorted chronologically")
-        problems, self._pending = self._pending, []
-        self.diagnostics.extend(problems)
-        errors = [p for p in problems if p.severity == "error"]
+    def _settle(self, header: Conversation, piece: Piece, spool: Spool, path: Path) -> bool:
+        """Keep or reject the conversation just read. True: it was kept."""
+        if not piece.in_order:
+            self.warning(header.origin or "?", None,
+                         "timestamps out of order; sorted chronologically")
+        errors = self._take_errors()
         if errors:
-            # one problem: say it (its place goes to ``where``, the path is said once)
-            single = errors[0] if len(errors) == 1 else None
-            reason = single.message if single else f"{len(errors)} problems"
-            if header is not None:
-                place = header.origin or str(path)
-                reason = f"{reason}; conversation {header.key} not imported"
-            else:
-                # one problem names its own file: inside a zip, the member
-                place = single.path if single else str(path)
-            self.rejected.append(InputError(
-                place, reason, where=single.where if single else None,
-                problems=[str(e) for e in errors],
-            ))
-            if piece is not None:
-                spool.discard(piece)
-            return False
-        if header is None or piece is None:
+            place = header.origin or str(path)
+            self.rejected.append(
+                _rejection(errors, place, f"; conversation {header.key} not imported")
+            )
+            spool.discard(piece)
             return False
         self._report_repeats(spool.settle_repeats(piece), header.origin or "?")
         spool.finish(piece, header)
         return True
+
+    def _settle_input(self, path: Path) -> None:
+        """Problems reported after the last conversation (or when there was none)."""
+        errors = self._take_errors()
+        if errors:
+            # one problem names its own file: inside a zip, the member
+            place = errors[0].path if len(errors) == 1 else str(path)
+            self.rejected.append(_rejection(errors, place, ""))
+
+    def _take_errors(self) -> list[Diagnostic]:
+        """The errors among the problems pending; all of them now count as found."""
+        problems, self._pending = self._pending, []
+        self.diagnostics.extend(problems)
+        return [p for p in problems if p.severity == "error"]
 
     def _report_repeats(self, repeats: Repeats, origin: str) -> None:
         for mid, occurrence, new_id in repeats.renamed:
@@ -254,6 +252,17 @@ class Converter(ABC):
             )
         self.diagnostics.extend(self._pending)
         self._pending = []
+
+
+def _rejection(errors: list[Diagnostic], place: str, consequence: str) -> InputError:
+    """One line for the errors that reject a conversation or an input: one problem is said
+    (its place goes to ``where``, the path is said once), several are counted."""
+    single = errors[0] if len(errors) == 1 else None
+    reason = single.message if single else f"{len(errors)} problems"
+    return InputError(
+        place, reason + consequence, where=single.where if single else None,
+        problems=[str(e) for e in errors],
+    )
 
 
 def peek_json(path: Path, size: int = 65536) -> str | None:
