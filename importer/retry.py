@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 import random
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 
-__all__ = ["AdaptiveLimiter", "Backoff", "PollSchedule", "parse_retry_after"]
+__all__ = ["AdaptiveLimiter", "Backoff", "PollSchedule", "parse_retry_after", "remaining_work"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -54,58 +58,81 @@ def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -
     return max(0.0, when.timestamp() - current)
 
 
-@dataclass
-class PollSchedule:
-    """Adaptive task polling: first look when similar tasks usually finished, then soon again.
+#: tasks seen before the schedule trusts what it learned of their times
+_KNOWN = 8
 
-    Learns how long tasks take, both ways: a task seen "processing" and then finished took
-    about the midpoint of the two answers; a task already finished at the first look took at
-    most that long, so the next first look comes a little earlier. Without the second rule the
-    estimate could only grow and, once at the ceiling, stayed there for good. One slow task moves
-    the estimate by a bounded step, so an outlier does not set the pace. After a miss it looks
-    again after a fifth of the time the task has taken so far: a task that takes longer than
-    the estimate is noticed within 20 % of its duration (10 % on average), however far off the
-    estimate was.
+
+class PollSchedule:
+    """Adaptive task polling: the first look when the quickest of recent tasks finished, then
+    again after a tenth of the time taken so far.
+
+    Learns how long tasks take from the last ``window`` tasks, both ways: a task seen
+    "processing" and then finished took about the midpoint of the two answers; a task already
+    finished at the first look took at most that long, so it counts as a little less and the
+    first look moves earlier. The first look is the ``early`` quantile of those durations: when
+    task times vary, most tasks are still running then, and a retry after a tenth of the elapsed
+    time notices each within 10 % of its duration (5 % on average), however far off any guess
+    was. Under the order rule a conversation's next chunk waits for that notice, so a poll (on
+    a budget of its own, and cheap) is worth spending to shorten it. A quantile is not moved by one slow outlier, and old tasks leave the window.
     """
 
-    #: a server that finishes tasks at once is seen to within a millisecond or two (polls
-    #: have their own budget, so looking early never holds an add back)
-    minimum: float = 0.001
-    maximum: float = 5.0
-    #: after a miss, the next look comes after this share of the time taken so far
-    lateness: float = 0.2
-    #: ... but not sooner than this
-    retry_minimum: float = 0.005
-    typical: float = 0.05
+    def __init__(
+        self, *, initial: float = 0.05, minimum: float = 0.001, maximum: float = 5.0,
+        window: int = 32, early: float = 0.1, lateness: float = 0.1, retry_minimum: float = 0.005,
+    ) -> None:  # fmt: skip
+        self.initial = initial
+        #: a server that finishes tasks at once is seen to within a millisecond or two (polls
+        #: have their own budget, so looking early never holds an add back)
+        self.minimum = minimum
+        self.maximum = maximum
+        self.early = early
+        #: after a miss, the next look comes after this share of the time taken so far ...
+        self.lateness = lateness
+        #: ... but not sooner than this
+        self.retry_minimum = retry_minimum
+        self._recent: deque[float] = deque(maxlen=window)
+        self._first = self._clamp(initial)
 
     def first_delay(self) -> float:
-        return self._clamp(self.typical)
+        return self._first
 
     def retry_delay(self, elapsed: float) -> float:
         """The wait after a "processing" answer to a poll sent ``elapsed`` seconds after the
         task was accepted."""
-        return min(self.maximum, max(self.retry_minimum, self.lateness * elapsed))
+        # until a few tasks have been seen, the scale of their times is unknown: looks spread
+        # out faster to find it, rather than polling a long task dozens of times
+        share = self.lateness if len(self._recent) >= _KNOWN else 3 * self.lateness
+        return min(self.maximum, max(self.retry_minimum, share * elapsed))
 
     def observe(self, last_processing: float, finished_seen: float) -> None:
         """Record a finished task: seconds from acceptance to the last poll that found it
         "processing" (0 if none) and to the poll that found it finished (when each was sent)."""
         if last_processing:
-            estimate = (last_processing + finished_seen) / 2
-            estimate = min(estimate, 3 * self.typical)  # one outlier moves it a bounded step
-            self.typical = self._clamp(0.8 * self.typical + 0.2 * estimate)
+            self._recent.append((last_processing + finished_seen) / 2)
         else:
-            # finished before we looked: look earlier next time, by a step that does not depend
-            # on how late the look was (a busy event loop must not hold the estimate up)
-            self.typical = self._clamp(0.9 * min(self.typical, finished_seen))
+            # finished before we looked: it counts as a little less than the first look, by a
+            # step that does not depend on how late the look left (a busy event loop must not
+            # hold the first look up)
+            self._recent.append(0.9 * min(self._first, finished_seen))
+        ordered = sorted(self._recent)
+        self._first = self._clamp(ordered[int(self.early * (len(ordered) - 1))])
 
     def _clamp(self, seconds: float) -> float:
         return min(self.maximum, max(self.minimum, seconds))
 
 
+#: how many messages the current lane's conversation still has to send, this request's included.
+#: A lane sets it; the limiters hand a free slot to the waiting request with the most, because
+#: under the order rule the conversation with the most work left bounds when the import ends.
+remaining_work: ContextVar[int] = ContextVar("remaining_work", default=0)
+
+
 class AdaptiveLimiter:
     """A concurrency limit that halves on rate limiting and grows back by one after a run of successes.
 
-    ``acquire`` waits while ``in_flight >= limit``; the limit never exceeds ``maximum``.
+    ``acquire`` waits while ``in_flight >= limit``; the limit never exceeds ``maximum``. A freed
+    slot goes straight to one waiter: the one with the most ``remaining_work``, the earliest among
+    equals (waking every waiter to race for one slot costs the event loop a wake-up per waiter).
     """
 
     def __init__(self, maximum: int, *, clock: Callable[[], float] | None = None) -> None:
@@ -115,26 +142,43 @@ class AdaptiveLimiter:
         self.limit = maximum
         self.in_flight = 0
         self._successes = 0
-        self._cond = asyncio.Condition()
         self._clock = clock or time.monotonic
         self._last_cut = float("-inf")
+        #: (-remaining work, arrival, future): a heap, so the best waiter is first
+        self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._arrivals = itertools.count()
 
     async def acquire(self) -> None:
-        async with self._cond:
-            await self._cond.wait_for(lambda: self.in_flight < self.limit)
+        if self.in_flight < self.limit and not self._waiters:
             self.in_flight += 1
+            return
+        granted: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._waiters, (-remaining_work.get(), next(self._arrivals), granted))
+        self._grant()  # the heap may hold only cancelled waiters while slots are free
+        try:
+            await granted
+        except asyncio.CancelledError:
+            if granted.done() and not granted.cancelled():
+                self.release()  # the slot came just as we were cancelled: pass it on
+            raise
 
-    async def release(self) -> None:
-        async with self._cond:
-            self.in_flight -= 1
-            self._cond.notify_all()
+    def release(self) -> None:
+        self.in_flight -= 1
+        self._grant()
+
+    def _grant(self) -> None:
+        while self._waiters and self.in_flight < self.limit:
+            granted = heapq.heappop(self._waiters)[2]
+            if not granted.done():  # a cancelled waiter's entry stays until it comes up
+                self.in_flight += 1
+                granted.set_result(None)
 
     async def __aenter__(self) -> AdaptiveLimiter:
         await self.acquire()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        await self.release()
+        self.release()
 
     def rate_limited(self) -> None:
         """Halve the limit, at most once a second so one burst of 429s counts once."""
@@ -144,14 +188,12 @@ class AdaptiveLimiter:
             self._last_cut = now
         self._successes = 0
 
-    async def succeeded(self) -> None:
+    def succeeded(self) -> None:
         """Grow the limit by one after ``limit`` successes in a row."""
         if self.limit >= self.maximum:
             return
         self._successes += 1
         if self._successes >= self.limit:
             self._successes = 0
-            async with self._cond:
-                self.limit += 1
-                self._cond.notify_all()
-
+            self.limit += 1
+            self._grant()

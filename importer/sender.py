@@ -187,7 +187,7 @@ class Sender:
                 else:
                     if latencies is not None:
                         latencies.append(time.perf_counter() - started)
-                    await limiter.succeeded()
+                    limiter.succeeded()
                     return result
             # the slot is released: back off without holding it
             if error.retry_after is not None and error.retry_after > self.max_retry_after:
