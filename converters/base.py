@@ -129,6 +129,12 @@ class Converter(ABC):
         problem is reported at once).
         """
 
+    def keys(self, path: Path) -> frozenset[str] | None:
+        """The keys of the conversations in ``path`` if they can be told cheaply, without
+        reading its messages; None if not (the default). An import starts sending a conversation
+        before every input is read only when no input still unread may hold more of it."""
+        return None
+
     def transform(self, message: Message, conversation: Conversation) -> Message | None:
         """Rewrite one message, or return ``None`` to leave it out. The default keeps it."""
         return message

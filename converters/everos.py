@@ -26,8 +26,8 @@ from converters import register
 from converters._common import has_json_key, peek_tail
 from converters.base import ConversationStream, Converter, peek_json
 from converters.everos_fields import FIELDS, MessageReader, header_of
-from converters.everos_file import read_file
-from converters.json_stream import JsonFile, Members
+from converters.everos_file import read_file, single_key
+from converters.json_stream import BrokenJSON, JsonFile, Members
 from converters.telegram_shape import sniff as sniff_telegram
 from importer.errors import InputError
 from importer.models import Conversation, Message
@@ -69,18 +69,31 @@ class EverOSConverter(Converter):
             return
         yield from read_file(self, JsonFile(path))
 
+    def keys(self, path: Path) -> frozenset[str] | None:
+        try:
+            small = _small_object(path, checked=False)
+            if small is not None:
+                key: str | None = header_of(self.name, path, _members(small), None).key
+            else:  # a large file: its members before and after the messages, or a list
+                key = single_key(self, JsonFile(path))
+        except (InputError, BrokenJSON):
+            return None  # reading it says what is wrong
+        return None if key is None else frozenset({key})
+
 
 #: files up to this size holding one object are parsed whole (a few MB of Python objects)
 _WHOLE_BYTES = 1 << 20
 
 
-def _small_object(path: Path) -> Mapping[str, Any] | None:
-    """The parsed object of a small, well-formed file holding one; else None (streamed)."""
+def _small_object(path: Path, *, checked: bool = True) -> Mapping[str, Any] | None:
+    """The parsed object of a small, well-formed file holding one; else None (streamed).
+    Not ``checked``: members given twice and NaN pass (enough to learn its key)."""
     try:
         if path.stat().st_size > _WHOLE_BYTES:
             return None
-        data = json.loads(path.read_bytes().decode("utf-8-sig"), parse_constant=_no_constant,
-                          object_pairs_hook=_unique)
+        text = path.read_bytes().decode("utf-8-sig")
+        data = (json.loads(text, parse_constant=_no_constant, object_pairs_hook=_unique)
+                if checked else json.loads(text))  # fmt: skip
     except (OSError, ValueError):
         return None  # the streaming reader says what is wrong, and where
     return data if isinstance(data, dict) else None
@@ -102,17 +115,24 @@ def _object_stream(
     converter: Converter, path: Path, data: Mapping[str, Any]
 ) -> ConversationStream:
     """The conversation of one parsed EverOS object."""
-    found = Members(values={key: data[key] for key in FIELDS if key in data})
-    messages = data.get("messages")
-    if "messages" in data:
-        found.list_event = "start_array" if isinstance(messages, list) else "value"
-        if messages is None:
-            found.list_event = "null"
+    found = _members(data)
     header = header_of(converter.name, path, found, None)
     reader = MessageReader(converter, path, None, header)
     return ConversationStream(
-        header, reader.read(cast(list[Any], messages)), lambda: reader.finish(header, found)
+        header, reader.read(cast(list[Any], data["messages"])),
+        lambda: reader.finish(header, found),
     )
+
+
+def _members(data: Mapping[str, Any]) -> Members:
+    """What the streaming reader would have found of the object's header members."""
+    found = Members(values={key: data[key] for key in FIELDS if key in data})
+    if "messages" in data:
+        messages = data["messages"]
+        found.list_event = "start_array" if isinstance(messages, list) else "value"
+        if messages is None:
+            found.list_event = "null"
+    return found
 
 
 class _InMemory(EverOSConverter):

@@ -24,7 +24,7 @@ from converters.json_tail import BIG_BYTES
 from importer.errors import InputError
 from importer.models import Conversation, Message
 
-__all__ = ["read_file"]
+__all__ = ["read_file", "single_key"]
 
 
 def read_file(converter: Converter, file: JsonFile) -> Iterator[ConversationStream]:
@@ -41,6 +41,15 @@ def read_file(converter: Converter, file: JsonFile) -> Iterator[ConversationStre
                 "expected an EverOS conversation object or a list of them",
                 where="top level",
             )
+
+
+def single_key(converter: Converter, file: JsonFile) -> str | None:
+    """The key of the file's conversation, from its members (its messages are not read); None
+    when the file is a list (telling every entry's key means passing over all its messages)."""
+    with file.events() as leader:
+        if leader.next()[1] != "start_map":
+            return None
+        return _single(converter, file, leader).header.key
 
 
 def _single(converter: Converter, file: JsonFile, leader: Events) -> ConversationStream:

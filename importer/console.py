@@ -94,8 +94,13 @@ class TqdmProgress:
                              file=sys.stderr, dynamic_ncols=True, leave=False)
 
     def add_total(self, messages: int) -> None:
+        """More messages to account for: conversations come while inputs are still read."""
+        if self._bar is not None and self._bar.total is not None:
+            self._bar.total += messages
+            self._bar.refresh()
+            return
         if self._bar is not None:
-            self._bar.close()
+            self._bar.close()  # the "reading inputs…" line
         # whole numbers with separators; the ETA appears once a rate is known
         self._bar = tqdm(
             total=messages, unit="msg", dynamic_ncols=True, file=sys.stderr,

@@ -19,11 +19,12 @@ import shutil
 import sqlite3
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from importer.errors import InputError
 from importer.models import Conversation, Message
 
 __all__ = ["Piece", "Repeats", "Spool", "SpooledConversation"]
@@ -46,6 +47,8 @@ class SpooledConversation:
     #: else through the time index
     pieces: list[tuple[int, int]] = field(default_factory=list)
     in_order: bool = True
+    #: handed to the sender (``Spool.release``): no more pieces may join it
+    released: bool = False
 
     @property
     def key(self) -> str:
@@ -79,7 +82,8 @@ class Repeats:
 
 
 class Spool:
-    """Conversations by key, merged; written by one reader, then read by many lanes."""
+    """Conversations by key, merged; written by one reader and read by many lanes (a
+    conversation released while others are still written, or all once reading is done)."""
 
     def __init__(self, directory: Path | str | None = None, *, ids_only: bool = False) -> None:
         #: keep only ids, times and fingerprints (enough to merge and count: ``--validate-only``)
@@ -113,6 +117,14 @@ class Spool:
         if self._merged:
             raise RuntimeError("the spool is being read; no more pieces")
         spooled = self._conversations.get(header.key)
+        if spooled is not None and spooled.released:
+            # its converter's ``keys`` left it out: the rest of the input goes unread
+            raise InputError(
+                header.origin or "?",
+                f"holds more of conversation {header.key}, which was already being sent (its "
+                "converter did not name it before reading); run the same command again to send "
+                "the rest",
+            )
         if spooled is None:
             meta = header.model_copy(update={"messages": []})
             spooled = SpooledConversation(len(self._conversations), meta)
@@ -267,6 +279,24 @@ class Spool:
 
     # -- reading -------------------------------------------------------------------------------
 
+    def release(self, held: Callable[[str], bool]) -> list[SpooledConversation]:
+        """Conversations that may be sent while reading goes on, marked released: those not
+        ``held`` (by the caller's knowledge of inputs not read yet) that arrived in one piece, in
+        time order (anything else is ordered once reading is done: ``release_rest``)."""
+        with self._lock:
+            ready = [s for s in self._conversations.values()
+                     if not s.released and len(s.pieces) <= 1 and s.in_order and not held(s.key)]
+            for spooled in ready:
+                spooled.released = True
+        return ready
+
+    def release_rest(self) -> list[SpooledConversation]:
+        """Once reading is done: every conversation not released yet, merged and marked."""
+        rest = [s for s in self.conversations() if not s.released]
+        for spooled in rest:
+            spooled.released = True
+        return rest
+
     def conversations(self) -> list[SpooledConversation]:
         """Every merged conversation, in the order first seen."""
         self._merge()
@@ -299,8 +329,8 @@ class Spool:
         return spooled.meta.model_copy(update={"messages": [_message(row) for row in rows]})
 
     def _pages(self, spooled: SpooledConversation, page: int) -> Iterator[list[tuple[Any, ...]]]:
-        self._merge()
         if len(spooled.pieces) == 1 and spooled.in_order:
+            # read as written: no merge needed, so it may be read while others are still written
             first, last = spooled.pieces[0]
             query = (f"SELECT rowid, {_COLUMNS} FROM msgs WHERE rowid > ? AND rowid <= ? "
                      "ORDER BY rowid LIMIT ?")
@@ -313,6 +343,7 @@ class Spool:
                 yield rows
                 after = rows[-1][0]
         elif spooled.pieces:
+            self._merge()
             query = (f"SELECT rowid, {_COLUMNS} FROM msgs "
                      "WHERE conv = ? AND (ts, rowid) > (?, ?) ORDER BY ts, rowid LIMIT ?")
             after = (-(2**63), 0)

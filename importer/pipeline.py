@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -33,7 +34,9 @@ from importer.logs import get_logger
 from importer.merge import Spool, SpooledConversation
 from importer.models import Chunk, Conversation, Message
 from importer.report import ConversationResult, Report
+from importer.retry import remaining_work
 from importer.sender import StopRequested
+from importer.shard import ShardShare
 from importer.targets.base import Receipt, TaskState
 
 __all__ = [
@@ -56,8 +59,9 @@ _INLINE_READ = 200
 class Progress(Protocol):
     """Where the pipeline reports progress (a tqdm bar, periodic log lines, or nothing).
 
-    ``add_total`` sets the number of messages once the inputs are read; ``advance`` counts
-    messages accounted for (sent now, or found acknowledged already).
+    ``add_total`` adds the messages of conversations about to be sent (called again as more
+    inputs are read); ``advance`` counts messages accounted for (sent now, or found
+    acknowledged already).
     """
 
     def add_total(self, messages: int) -> None: ...
@@ -113,15 +117,19 @@ def spool_inputs(
     spool: Spool,
     found: _Reading,
     stop: threading.Event | None = None,
-) -> None:
+    release: Callable[[list[SpooledConversation]], None] | None = None,
+) -> bool:
     """Read every valid conversation of ``inputs`` into ``spool``, collecting problems in
-    ``found`` (blocking: run it in a worker thread)."""
-    for item in inputs:
+    ``found`` (blocking: run it in a worker thread); False if a ``stop`` ended it early.
+    ``release``, when given, receives every conversation once it may be sent: as soon as no
+    input still unread may hold more of it, and the rest once reading is done."""
+    unread = _Unread(inputs, options) if release is not None else None
+    for position, item in enumerate(inputs):
         converter = item.converter(options)
         try:
             for _ in converter.read_into(item.path, spool):
                 if stop is not None and stop.is_set():
-                    return
+                    return False
         except InputError as exc:
             found.errors.append(exc)
         except Exception as exc:  # a converter bug must not end the run or lose other inputs
@@ -131,6 +139,42 @@ def spool_inputs(
             )
         found.errors.extend(converter.rejected)
         found.warnings.extend(str(d) for d in converter.diagnostics if d.severity == "warning")
+        if release is not None and unread is not None:
+            unread.done(position)
+            if (ready := spool.release(unread.may_hold)):
+                release(ready)
+    if release is not None and (rest := spool.release_rest()):
+        release(rest)
+    return True
+
+
+class _Unread:
+    """Which conversations the inputs not read yet may hold, from ``Converter.keys``: all of
+    them while any of those inputs cannot tell its keys cheaply."""
+
+    def __init__(self, inputs: list[Input], options: ConvertOptions) -> None:
+        self._keys = [_keys_of(item, options) for item in inputs]
+        self._unknown = sum(keys is None for keys in self._keys)
+        self._held = Counter(key for keys in self._keys if keys for key in keys)
+
+    def done(self, position: int) -> None:
+        """The input at ``position`` has been read."""
+        keys = self._keys[position]
+        if keys is None:
+            self._unknown -= 1
+        else:
+            self._held.subtract(keys)
+
+    def may_hold(self, key: str) -> bool:
+        return self._unknown > 0 or self._held[key] > 0
+
+
+def _keys_of(item: Input, options: ConvertOptions) -> frozenset[str] | None:
+    try:
+        return item.converter(options).keys(item.path)
+    except Exception:  # only a hint: reading the input says what is wrong with it
+        log.debug("converter_keys_failed", input=str(item.path), exc_info=True)
+        return None
 
 
 async def validate_inputs(
@@ -202,52 +246,89 @@ class Pipeline:
     # -- entry points ------------------------------------------------------------------------------
 
     async def run(self, inputs: list[Input], report: Report) -> None:
-        """Import every valid conversation of ``inputs``; problems go into ``report``."""
+        """Import every valid conversation of ``inputs``; problems go into ``report``.
+        Conversations are sent while the inputs are still read, each once no input still unread
+        may hold more of it (``spool_inputs``)."""
         found = _Reading()
+        loop = asyncio.get_running_loop()
+        released: asyncio.Queue[list[SpooledConversation] | None] = asyncio.Queue()
+
+        def hand_over(batch: list[SpooledConversation] | None) -> None:
+            loop.call_soon_threadsafe(released.put_nowait, batch)
+
+        def read(spool: Spool) -> bool:
+            try:
+                return spool_inputs(inputs, self.options, spool, found, self._stopping, hand_over)
+            finally:
+                hand_over(None)
+
+        async def batches() -> AsyncIterator[list[SpooledConversation]]:
+            while (batch := await released.get()) is not None:
+                yield batch
+
         with Spool() as spool:
-            reader = asyncio.ensure_future(asyncio.to_thread(
-                spool_inputs, inputs, self.options, spool, found, self._stopping
-            ))
-            await reader  # a stop request ends it after the conversation being read
+            # a stop request ends reading after the conversation being read
+            reader = asyncio.ensure_future(asyncio.to_thread(read, spool))
+            try:
+                await self._send_all(spool, batches(), report, reader)
+            finally:
+                await asyncio.wait({reader})  # the spool is closed only once reading has ended
+            reader.result()  # a failure of reading itself (not of one input) ends the run
             found.into(report)
-            await self._send_all(spool, report)
 
     async def run_conversations(self, conversations: list[Conversation], report: Report) -> None:
         """Import conversations built in code (``BatchImporter.import_conversation``)."""
         with Spool() as spool:
             for conversation in conversations:
                 spool.add(conversation)
-            await self._send_all(spool, report)
+
+            async def everything() -> AsyncIterator[list[SpooledConversation]]:
+                yield spool.conversations()
+
+            await self._send_all(spool, everything(), report, None)
 
     # -- lanes ---------------------------------------------------------------------------------
 
-    async def _send_all(self, spool: Spool, report: Report) -> None:
+    async def _send_all(
+        self, spool: Spool, batches: AsyncIterator[list[SpooledConversation]], report: Report,
+        reader: asyncio.Future[bool] | None,
+    ) -> None:
+        """A lane for each conversation of ``batches`` as they come (at most ``lane_count`` at
+        once); ``reader``, when given, is what fills them."""
         self._report = report
-        conversations = spool.conversations()
-        if self.settings.shard is not None:  # the other shards' processes send the rest
-            conversations, report.shard = self.settings.shard.take(conversations)
-        if self.stopping:
-            report.interrupted = True
-            return
-        self.progress.add_total(sum(c.count for c in conversations))
+        shard = self.settings.shard
+        mine = others = offered = started = 0
         slots = asyncio.Semaphore(self.settings.lane_count)
-        started = 0
-        for spooled in conversations:
-            if not await self._unless_stopped(slots.acquire()):
+        async for batch in batches:
+            if shard is not None:  # the other shards' processes send the rest
+                batch, share = shard.take(batch)
+                mine, others = mine + share.conversations, others + share.others
+            offered += len(batch)
+            if self.stopping:
                 break
-            started += 1
-            lane = asyncio.create_task(self._lane(spool, spooled))
-            self._lanes.add(lane)
+            self.progress.add_total(sum(c.count for c in batch))
+            for spooled in batch:
+                if not await self._unless_stopped(slots.acquire()):
+                    break
+                started += 1
+                lane = asyncio.create_task(self._lane(spool, spooled))
+                self._lanes.add(lane)
 
-            def finished(task: asyncio.Task[None]) -> None:
-                self._lanes.discard(task)
-                slots.release()
+                def finished(task: asyncio.Task[None]) -> None:
+                    self._lanes.discard(task)
+                    slots.release()
 
-            lane.add_done_callback(finished)
+                lane.add_done_callback(finished)
+        if shard is not None:
+            report.shard = ShardShare(shard.index, shard.count, mine, others)
         await self._drain_lanes()
         if self._stop_event.is_set() and not self._report.fatal:
             # a stop that came when everything was done changes nothing: exit 0 then
-            unfinished = started < len(conversations) or any(
+            unread = reader is not None and not (
+                reader.done() and not reader.cancelled() and reader.exception() is None
+                and reader.result()
+            )
+            unfinished = unread or started < offered or any(
                 r.status == "interrupted" for r in self._report.conversations
             )
             self._report.interrupted = unfinished
@@ -315,6 +396,7 @@ class Pipeline:
     ) -> None:
         conversation = spooled.meta
         key = conversation.key
+        remaining_work.set(spooled.count)
         if self.settings.resend_in_doubt:
             await self.ledger.take_in_doubt(key)
         state = await self.ledger.state(key)
@@ -338,6 +420,7 @@ class Pipeline:
         fresh = state.acked == 0
         async for chunk in self._chunks(spool, spooled, builder, state.max_ts, result, digests,
                                         fresh):
+            remaining_work.set(spooled.count - result.sent - result.already)
             if not ready:
                 await self._setup(conversation)
                 ready = True
@@ -355,6 +438,7 @@ class Pipeline:
                 result.status = "unchanged"
             return
         if state.acked and state.flushed_at != state.acked:
+            remaining_work.set(0)
             await self.hooks._flush(conversation)
             await self.ledger.update(key, flushed_at=state.acked)
         log.info("conversation_done", conversation=key, sent=result.sent, already=result.already)
