@@ -34,7 +34,7 @@ from converters.discord_common import (
 )
 from importer.errors import InputError
 from importer.logs import get_logger
-from importer.models import Conversation, Message
+from importer.models import Conversation, Message, conversation_key
 
 __all__ = ["DiscordConverter"]
 
@@ -156,6 +156,15 @@ class DiscordConverter(Converter):
             messages(),
             complete=lambda: reader.conversation(first, origin=origin, last=True),
         )
+
+    def keys(self, path: Path) -> frozenset[str] | None:
+        try:
+            if not self._parts(path):
+                return frozenset()  # a later part: its first part's input reads it
+            channel = _read_header(path).channel_id
+        except InputError:
+            return None  # reading it says what is wrong
+        return frozenset({conversation_key("group", _conversation_id(channel))})
 
     def _parts(self, path: Path) -> list[Path]:
         """The files of ``path``'s channel in part order; [] when ``path`` is read with another."""
@@ -319,7 +328,7 @@ class _ChannelReader:
             converter.warning(origin, None, f"messages of unknown type left out: {kinds}")
         return Conversation(
             kind="group",
-            conversation_id=f"discord_{header.channel_id}",
+            conversation_id=_conversation_id(header.channel_id),
             name=header.conversation_name,
             description=header.topic or None,
             participants=self.participants,
@@ -409,6 +418,10 @@ def _read_header(path: Path) -> _Header:
     except JSONError as exc:
         raise InputError(str(path), json_problem(exc, _tail(path))) from exc
     return _header_from(path, found)
+
+
+def _conversation_id(channel_id: str) -> str:
+    return f"discord_{channel_id}"
 
 
 def _header_from(path: Path, found: dict[str, Any]) -> _Header:

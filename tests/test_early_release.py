@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from converters.base import ConvertOptions
+from converters.discord import DiscordConverter
 from converters.everos import EverOSConverter
 from importer.discovery import Input, discover
 from importer.merge import Spool, SpooledConversation
@@ -52,6 +53,14 @@ def test_the_key_of_an_everos_file_is_told_without_its_messages(tmp_path: Path) 
     broken = tmp_path / "broken.json"
     broken.write_text('{"group_id": "g", "messages": [', encoding="utf-8")
     assert converter.keys(broken) is None  # reading it says what is wrong
+
+
+def test_the_key_of_a_discord_export_is_told_from_its_head() -> None:
+    """One file per channel; the later parts of a split channel are read with their first part,
+    so they hold nothing of their own."""
+    for path in sorted((DATA / "discord" / "dce").iterdir()):
+        read = {conversation.key for conversation in DiscordConverter().read(path)}
+        assert DiscordConverter().keys(path) == read, path.name
 
 
 def test_a_conversation_is_released_once_no_unread_input_holds_it(tmp_path: Path) -> None:
