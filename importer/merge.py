@@ -26,6 +26,7 @@ from typing import Any
 
 from importer.errors import InputError
 from importer.models import Conversation, Message
+from importer.sqlbatch import insert_rows
 
 __all__ = ["Piece", "Repeats", "Spool", "SpooledConversation"]
 
@@ -139,17 +140,16 @@ class Spool:
         index = piece.conversation.index
         rows: list[tuple[Any, ...]]
         if self.ids_only:
-            rows = [(index, m.message_id, m.timestamp, hash((m.sender_id, m.content)))
+            rows = [(index, m.message_id, m.timestamp, hash((m.sender_id, m.content)), "", "", "")
                     for m in messages]
-            insert = ("INSERT INTO msgs (conv, mid, ts, fp, sender_id, role, content) "
-                      "VALUES (?,?,?,?,'','','')")
+            insert = "INSERT INTO msgs (conv, mid, ts, fp, sender_id, role, content)"
         else:
             rows = [
                 (index, m.message_id, m.timestamp, hash((m.sender_id, m.content)), m.sender_id,
                  m.sender_name, m.role, m.content, m.reply_to)
                 for m in messages
             ]
-            insert = "INSERT INTO msgs VALUES (?,?,?,?,?,?,?,?,?)"
+            insert = "INSERT INTO msgs"
         last_ts = piece.last_ts
         for m in messages:
             if m.timestamp < last_ts:
@@ -158,7 +158,7 @@ class Spool:
         piece.last_ts = last_ts
         with self._lock:
             self._db.execute("BEGIN")
-            self._db.executemany(insert, rows)
+            insert_rows(self._db, insert, rows)
             self._db.execute("COMMIT")
             last = self._db.execute("SELECT max(rowid) FROM msgs").fetchone()[0]
         if not piece.count:

@@ -67,6 +67,7 @@ from importer.ledger.sql import (
 )
 from importer.logs import get_logger
 from importer.shard import UNSHARDED, Shard
+from importer.sqlbatch import insert_rows
 
 __all__ = ["Ledger"]
 
@@ -330,10 +331,8 @@ class Ledger:
             nonlocal added
             ensure(db, conv, key)
             before = db.total_changes
-            db.executemany(
-                "INSERT OR IGNORE INTO acked(conv, id, content) VALUES (?, ?, ?)",
-                [(conv, hid, chash) for hid, chash in entries],
-            )
+            insert_rows(db, "INSERT OR IGNORE INTO acked(conv, id, content)",
+                        [(conv, hid, chash) for hid, chash in entries])
             added = db.total_changes - before
             db.execute(
                 "UPDATE conversations SET acked = acked + ?, max_ts = MAX(COALESCE(max_ts, ?), ?),"
