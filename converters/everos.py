@@ -18,6 +18,7 @@ bounded memory, in one pass when its fields come before its messages.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, cast
@@ -30,7 +31,7 @@ from converters.everos_file import read_file, single_key
 from converters.json_stream import BrokenJSON, JsonFile, Members
 from converters.telegram_shape import sniff as sniff_telegram
 from importer.errors import InputError
-from importer.models import Conversation, Message
+from importer.models import Conversation, Message, conversation_key
 
 __all__ = ["EverOSConverter", "conversation_from_everos", "to_everos_json"]
 
@@ -71,6 +72,9 @@ class EverOSConverter(Converter):
 
     def keys(self, path: Path) -> frozenset[str] | None:
         try:
+            group = _leading_group_id(path)
+            if group is not None:
+                return frozenset({conversation_key("group", group)})
             small = _small_object(path, checked=False)
             if small is not None:
                 key: str | None = header_of(self.name, path, _members(small), None).key
@@ -79,6 +83,23 @@ class EverOSConverter(Converter):
         except (InputError, BrokenJSON):
             return None  # reading it says what is wrong
         return None if key is None else frozenset({key})
+
+
+#: a file that opens with its group id, as the EverOS docs and ``convert`` write them: a group id
+#: makes the conversation a group whatever follows (a second one, or a bad value, rejects it)
+_LEADING_GROUP = re.compile(
+    rb'\A(?:\xef\xbb\xbf)?[ \t\r\n]*\{[ \t\r\n]*"group_id"[ \t\r\n]*:[ \t\r\n]*"([^"\\]+)"'
+)
+
+
+def _leading_group_id(path: Path) -> str | None:
+    """The group id a file opens with, from its first bytes; None if it opens otherwise."""
+    try:
+        with path.open("rb") as stream:
+            found = _LEADING_GROUP.match(stream.read(4096))
+        return None if found is None else found[1].decode("utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
 
 
 #: files up to this size holding one object are parsed whole (a few MB of Python objects)

@@ -51,8 +51,11 @@ def test_the_key_of_an_everos_file_is_told_without_its_messages(tmp_path: Path) 
     }
     assert converter.keys(DATA / "everos" / "several.json") is None  # a list: not told cheaply
     broken = tmp_path / "broken.json"
-    broken.write_text('{"group_id": "g", "messages": [', encoding="utf-8")
+    broken.write_text('{"messages": [{"role": "us', encoding="utf-8")
     assert converter.keys(broken) is None  # reading it says what is wrong
+    # cut short after its id: it may hold that group (held, to be safe), reading says the rest
+    broken.write_text('{"group_id": "g", "messages": [', encoding="utf-8")
+    assert converter.keys(broken) == {"group:g"}
 
 
 def test_the_key_of_a_discord_export_is_told_from_its_head() -> None:
@@ -139,3 +142,20 @@ def test_an_input_whose_keys_left_a_conversation_out_fails_instead_of_sending_it
         ]
     [error] = found.errors
     assert str(second) in str(error) and "already being sent" in str(error)
+
+
+def test_a_file_that_opens_with_its_group_id_is_told_from_its_first_bytes(
+    tmp_path: Path,
+) -> None:
+    """The layout of the EverOS docs and of ``convert``: no parsing needed. Anything else (an
+    escaped id, the id after the messages, a byte-order mark) gives the same key by parsing."""
+    converter = EverOSConverter()
+    for name, text in {
+        "plain": '{"group_id": "g 1", "messages": []}',
+        "bom": '\ufeff{ "group_id" :"g 1", "messages": []}',
+        "escaped": '{"group_id": "g \\u0031", "messages": []}',
+        "after": '{"messages": [], "group_id": "g 1"}',
+    }.items():
+        path = tmp_path / f"{name}.json"
+        path.write_text(text, encoding="utf-8")
+        assert converter.keys(path) == {"group:g 1"}, name
