@@ -53,7 +53,6 @@ log = get_logger(__name__)
 T = TypeVar("T")
 
 
-
 class Progress(Protocol):
     """Where the pipeline reports progress (a tqdm bar, periodic log lines, or nothing).
 
@@ -269,6 +268,9 @@ class Pipeline:
             reader = asyncio.ensure_future(asyncio.to_thread(read, spool))
             try:
                 await self._send_all(spool, batches(), report, reader)
+            except BaseException:
+                self._stopping.set()  # nothing more will be sent: reading may end
+                raise
             finally:
                 await asyncio.wait({reader})  # the spool is closed only once reading has ended
             reader.result()  # a failure of reading itself (not of one input) ends the run
