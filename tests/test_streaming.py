@@ -142,3 +142,21 @@ def test_the_completed_header_gives_what_is_known_only_at_the_end(tmp_path: Path
     (conversation,) = converter.read(Path("input.gen"))
     assert conversation.participants == {"u0": "User 0", "u1": "User 1", "u2": "User 2"}
     assert len(conversation.messages) == 1_500
+
+
+def test_a_subclass_transform_rewrites_or_leaves_out_each_message(tmp_path: Path) -> None:
+    """``transform`` is the hook for custom sources: called on every message of a stream."""
+
+    class Redacting(Generated):
+        def transform(self, message: Message, conversation: Conversation) -> Message | None:
+            if "secret" in message.content:
+                return None
+            return message.model_copy(update={"content": message.content.upper()})
+
+    texts = ["hello", "the secret plan", "bye"]
+    stream = ConversationStream(
+        header("t"), (msg(i, content=text) for i, text in enumerate(texts))
+    )
+    with Spool(tmp_path) as spool:
+        held = spooled(Redacting([stream]), spool)
+    assert [m.content for m in held["group:t"]] == ["HELLO", "BYE"]
