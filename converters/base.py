@@ -132,7 +132,8 @@ class Converter(ABC):
     def keys(self, path: Path) -> frozenset[str] | None:
         """The keys of the conversations in ``path`` if they can be told cheaply, without
         reading its messages; None if not (the default). An import starts sending a conversation
-        before every input is read only when no input still unread may hold more of it."""
+        before every input is read only when no input still unread may hold more of it, so the
+        keys must be all that ``path`` holds (more is harmless, fewer fails the input)."""
         return None
 
     def transform(self, message: Message, conversation: Conversation) -> Message | None:

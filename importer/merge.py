@@ -122,9 +122,8 @@ class Spool:
             # its converter's ``keys`` left it out: the rest of the input goes unread
             raise InputError(
                 header.origin or "?",
-                f"holds more of conversation {header.key}, which was already being sent (its "
-                "converter did not name it before reading); run the same command again to send "
-                "the rest",
+                f"holds more of conversation {header.key}, which was already being sent: the "
+                "converter's keys() did not name it (a bug in that converter); not imported",
             )
         if spooled is None:
             meta = header.model_copy(update={"messages": []})

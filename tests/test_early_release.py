@@ -122,7 +122,7 @@ def test_an_input_whose_keys_left_a_conversation_out_fails_instead_of_sending_it
 ) -> None:
     """A custom converter whose ``keys`` misses a conversation: when the part read late arrives,
     the conversation is already being sent. That part is not slipped in out of order: the input
-    fails with a line naming it (the ledger sends the rest on the next run)."""
+    fails with a line naming it."""
 
     class Unsure(EverOSConverter):
         name = "unsure"
