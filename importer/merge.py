@@ -109,6 +109,8 @@ class Spool:
             """
         )
         self._merged = False
+        #: the merge at the end of reading is running (it holds the spool for a while)
+        self.merging = False
         self._conversations: dict[str, SpooledConversation] = {}
 
     # -- writing (one reader thread) ---------------------------------------------------------
@@ -251,6 +253,13 @@ class Spool:
     def _merge(self) -> None:
         """Once, after reading: de-duplicate conversations read in pieces; index the time order
         of those and of any read out of order."""
+        self.merging = True
+        try:
+            self._merge_once()
+        finally:
+            self.merging = False
+
+    def _merge_once(self) -> None:
         with self._lock:
             if self._merged:
                 return

@@ -450,8 +450,13 @@ class Pipeline:
         """The chunks of the conversation's messages the target lacks, read page by page."""
         # read on the event loop: a page (at most 1,000 messages, merged and indexed before the
         # conversation was released) takes about 2 ms, and handing each to a worker thread made
-        # the threads contend for the interpreter: 64 x 600 messages imported 11 % slower
-        for page in spool.messages(spooled):
+        # the threads contend for the interpreter: 64 x 600 messages imported 11 % slower. Only
+        # while the merge at the end of reading holds the spool does a worker thread wait for it
+        pages = spool.messages(spooled)
+        while (
+            page := await asyncio.to_thread(next, pages, None) if spool.merging
+            else next(pages, None)
+        ) is not None:
             pending = await self._pending(spooled.key, page, newest, result, digests, fresh)
             self.progress.advance(len(page) - len(pending))
             for message in pending:

@@ -98,13 +98,15 @@ def test_a_conversation_read_out_of_order_waits_to_be_ordered(tmp_path: Path) ->
 def test_inputs_sent_while_others_are_read_are_stored_once_in_time_order(
     tmp_path: Path, sandbox: SandboxServer
 ) -> None:
-    """Fifty conversations, one of them split over the first and the last input: everything
-    is stored once, and the split one in time order (it was held until both parts were read)."""
+    """Fifty conversations, one of them split over the first and the last input and one out of
+    order: everything is stored once, and those two in time order (held until reading was done,
+    then merged while the others were being sent)."""
     folder = tmp_path / "exports"
     folder.mkdir()
     _everos(folder / "000.json", "split", range(0, 300))
-    for n in range(1, 49):
+    for n in range(1, 48):
         _everos(folder / f"{n:03d}.json", f"g{n}", range(40))
+    _everos(folder / "048.json", "backwards", range(40), shuffled=True)
     _everos(folder / "049.json", "split", range(250, 600))
     result = run_cli(folder, "--api-url", sandbox.url, "--chunk-size", "50",
                      "--checkpoint-dir", tmp_path / "ck", cwd=tmp_path)
@@ -113,7 +115,7 @@ def test_inputs_sent_while_others_are_read_are_stored_once_in_time_order(
     assert len(stored) == 49
     split = stored["group:split"]
     assert (split.messages, split.unique_ids, split.duplicates) == (600, 600, 0)
-    assert split.chronological
+    assert split.chronological and stored["group:backwards"].chronological
     assert all(c.messages == c.unique_ids == 40 for key, c in stored.items() if key != "group:split")
 
 
