@@ -73,7 +73,9 @@ class PollSchedule:
     task times vary, most tasks are still running then, and a retry after a tenth of the elapsed
     time notices each within 10 % of its duration (5 % on average), however far off any guess
     was. Under the order rule a conversation's next chunk waits for that notice, so a poll (on
-    a budget of its own, and cheap) is worth spending to shorten it. A quantile is not moved by one slow outlier, and old tasks leave the window.
+    a budget of its own, and cheap) is worth spending to shorten it. A quantile is not moved by
+    one slow outlier, and old tasks leave the window. Until ``_KNOWN`` tasks have been seen,
+    retries come after 30 % of the elapsed time instead, to find the scale in a few looks.
     """
 
     def __init__(
