@@ -46,10 +46,10 @@ def test_poll_schedule_learns_from_the_midpoint_and_retries_soon_after_a_miss() 
     for _ in range(40):
         poll.observe(0.9, 1.1)  # last seen processing at 0.9 s, done at 1.1 s
     assert 0.95 < poll.first_delay() <= 1.0
-    # after a miss: a tenth of the time taken so far, at least 5 ms, at most the cap
-    assert poll.retry_delay(1.0) == pytest.approx(0.1)
+    # after a miss: a twentieth of the time taken so far, at least 5 ms, at most the cap
+    assert poll.retry_delay(1.0) == pytest.approx(0.05)
     assert poll.retry_delay(0.001) == 0.005
-    assert poll.retry_delay(30) == 2.0
+    assert poll.retry_delay(60) == 2.0
     fresh = PollSchedule(initial=0.05)
     fresh.observe(0.0, 0.3)  # done at the first look (late): it took at most 0.05 s
     assert fresh.first_delay() == 0.9 * 0.05
@@ -57,14 +57,14 @@ def test_poll_schedule_learns_from_the_midpoint_and_retries_soon_after_a_miss() 
 
 def test_a_task_longer_than_guessed_is_noticed_within_a_share_of_its_duration() -> None:
     """Until it has seen a few tasks the schedule looks at fast-growing intervals (30 % of the
-    time taken so far), to find their scale; then at a tenth, however far off the guess."""
+    time taken so far), to find their scale; then at a twentieth, however far off the guess."""
     for duration in (0.06, 0.2, 1.0, 7.5):
         fresh = PollSchedule(initial=0.05)
         assert _noticed(fresh, duration) - duration <= max(0.005, 0.3 * duration)
         known = PollSchedule(initial=0.05)
         for _ in range(8):
             known.observe(0.0, 0.01)  # quick tasks so far: the first look is far too early
-        assert _noticed(known, duration) - duration <= max(0.005, 0.1 * duration)
+        assert _noticed(known, duration) - duration <= max(0.005, 0.05 * duration)
 
 
 def _noticed(poll: PollSchedule, duration: float) -> float:
@@ -182,3 +182,20 @@ async def test_a_cancelled_waiter_never_keeps_a_slot() -> None:
     late.cancel()  # ... cancelled before it could run: it passes the slot on
     await asyncio.gather(late, return_exceptions=True)
     assert limiter.in_flight == 0
+
+
+def test_long_tasks_are_first_looked_at_when_the_quickest_finish_not_polled_from_the_start() -> None:
+    """Tasks of 30 s ± 50 %: about ten looks each (the first after ~18 s), not one every few
+    seconds from the start."""
+    rng = random.Random(3)
+    poll = PollSchedule()
+    looks: list[int] = []
+    for _ in range(200):
+        duration = 30 * rng.uniform(0.5, 1.5)
+        seen, previous, count = poll.first_delay(), 0.0, 1
+        while seen < duration:
+            previous, seen, count = seen, seen + poll.retry_delay(seen), count + 1
+        poll.observe(previous, seen)
+        looks.append(count)
+    assert poll.first_delay() > 15
+    assert sum(looks[50:]) / len(looks[50:]) < 12
