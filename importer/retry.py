@@ -77,7 +77,7 @@ class PollSchedule:
     guess was. Under the order rule a conversation's next chunk waits for that notice, so a poll
     (on a budget of its own, and cheap) is worth spending to shorten it: against a tenth, 64
     conversations of 600 messages with tasks of 200 ms and of 1 s imported 2-4 points of the
-    ideal faster, for twice the polls (about 12.5 per task in both, task times varying by
+    ideal faster, for about twice the polls (10 and 12.5 per task, task times varying by
     ± 50 %). A quantile is not moved by one slow outlier, and old tasks leave the window. Until
     ``_KNOWN`` tasks have been seen, retries come after 30 % of the elapsed time instead.
     """
