@@ -161,7 +161,7 @@ class DiscordConverter(Converter):
         try:
             if not self._parts(path):
                 return frozenset()  # a later part: its first part's input reads it
-            channel = _read_header(path).channel_id
+            channel = _read_header(path, ("channel",)).channel_id
         except InputError:
             return None  # reading it says what is wrong
         return frozenset({conversation_key("group", _conversation_id(channel))})
@@ -404,13 +404,16 @@ def _open(path: Path) -> IO[bytes]:
     return stream
 
 
-def _read_header(path: Path) -> _Header:
-    """Guild, channel and first timestamp of a DCE file (they come first, so this is cheap)."""
+def _read_header(
+    path: Path, members: tuple[str, ...] = ("guild", "channel", "messages.item")
+) -> _Header:
+    """Guild, channel and first timestamp of a DCE file (they come first, so this is cheap);
+    of ``members`` alone when fewer are asked for."""
     try:
         with _open(path) as stream:
             start = stream.tell()
             found: dict[str, Any] = {}
-            for key in ("guild", "channel", "messages.item"):
+            for key in members:
                 stream.seek(start)
                 found[key] = next(iter_json_items(stream, key), None)
     except OSError as exc:
@@ -425,7 +428,7 @@ def _conversation_id(channel_id: str) -> str:
 
 
 def _header_from(path: Path, found: dict[str, Any]) -> _Header:
-    guild, channel, first = found["guild"], found["channel"], found["messages.item"]
+    guild, channel, first = found.get("guild"), found["channel"], found.get("messages.item")
     if not isinstance(channel, dict) or not channel.get("id"):
         raise InputError(str(path), "not a DiscordChatExporter export", where="field 'channel.id'")
     guild = guild if isinstance(guild, dict) else {}
