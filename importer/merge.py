@@ -19,7 +19,7 @@ import shutil
 import sqlite3
 import tempfile
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -287,13 +287,14 @@ class Spool:
 
     # -- reading -------------------------------------------------------------------------------
 
-    def release(self, held: Callable[[str], bool]) -> list[SpooledConversation]:
-        """Conversations that may be sent while reading goes on, marked released: those not
-        ``held`` (by the caller's knowledge of inputs not read yet) that arrived in one piece, in
-        time order (anything else is ordered once reading is done: ``release_rest``)."""
+    def release(self, keys: Iterable[str]) -> list[SpooledConversation]:
+        """Of the conversations ``keys`` names (no input still unread holds more of them), those
+        that may be sent while reading goes on, marked released: those that arrived in one
+        piece, in time order (anything else is ordered once reading is done: ``release_rest``)."""
         with self._lock:
-            ready = [s for s in self._conversations.values()
-                     if not s.released and len(s.pieces) <= 1 and s.in_order and not held(s.key)]
+            found = (self._conversations.get(key) for key in keys)
+            ready = [s for s in found
+                     if s is not None and not s.released and len(s.pieces) <= 1 and s.in_order]
             for spooled in ready:
                 spooled.released = True
         return ready

@@ -123,8 +123,10 @@ def spool_inputs(
     unread = _Unread(inputs, options) if release is not None else None
     for position, item in enumerate(inputs):
         converter = item.converter(options)
+        read: list[str] = []
         try:
-            for _ in converter.read_into(item.path, spool):
+            for piece in converter.read_into(item.path, spool):
+                read.append(piece.conversation.key)
                 if stop is not None and stop.is_set():
                     return False
         except InputError as exc:
@@ -136,34 +138,49 @@ def spool_inputs(
             )
         found.errors.extend(converter.rejected)
         found.warnings.extend(str(d) for d in converter.diagnostics if d.severity == "warning")
-        if release is not None and unread is not None:
-            unread.done(position)
-            if (ready := spool.release(unread.may_hold)):
-                release(ready)
+        if release is not None and unread is not None and (
+            ready := spool.release(unread.done(position, read))
+        ):
+            release(ready)
     if release is not None and (rest := spool.release_rest()):
         release(rest)
     return True
 
 
 class _Unread:
-    """Which conversations the inputs not read yet may hold, from ``Converter.keys``: all of
-    them while any of those inputs cannot tell its keys cheaply."""
+    """Which conversations the inputs not read yet may hold, from ``Converter.keys`` (all of
+    them while any of those inputs cannot tell its keys cheaply), and which of those read so
+    far wait for them. Each key is looked at when it is read and when it stops being held, so
+    the cost grows with the keys, not with inputs × conversations."""
 
     def __init__(self, inputs: list[Input], options: ConvertOptions) -> None:
-        self._keys = [_keys_of(item, options) for item in inputs]
+        # the first input's keys are never asked for: nothing read before it waits for it
+        self._keys: list[frozenset[str] | None] = [
+            frozenset(), *(_keys_of(item, options) for item in inputs[1:])
+        ]
         self._unknown = sum(keys is None for keys in self._keys)
         self._held = Counter(key for keys in self._keys if keys for key in keys)
+        #: keys read, waiting for inputs not read yet
+        self._waiting: set[str] = set()
 
-    def done(self, position: int) -> None:
-        """The input at ``position`` has been read."""
+    def done(self, position: int, read: list[str]) -> list[str]:
+        """The input at ``position`` has been read, holding the conversations ``read``: the
+        keys, among all read so far, that no input still unread may hold."""
+        self._waiting.update(read)
         keys = self._keys[position]
         if keys is None:
             self._unknown -= 1
+            freed: set[str] | list[str] = self._waiting  # all waited for this one, if the last
         else:
             self._held.subtract(keys)
-
-    def may_hold(self, key: str) -> bool:
-        return self._unknown > 0 or self._held[key] > 0
+            freed = [key for key in keys if self._held[key] <= 0]
+            for key in freed:
+                del self._held[key]
+        if self._unknown:
+            return []
+        ready = [key for key in {*freed, *read} if key in self._waiting and not self._held[key]]
+        self._waiting.difference_update(ready)
+        return ready
 
 
 def _keys_of(item: Input, options: ConvertOptions) -> frozenset[str] | None:

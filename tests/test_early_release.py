@@ -87,6 +87,24 @@ def test_every_conversation_is_held_while_an_input_of_unknown_keys_is_unread(
     assert ("group:early", 5) in releases[0]
 
 
+def test_an_input_of_unknown_keys_holds_back_only_what_was_read_before_it(
+    tmp_path: Path,
+) -> None:
+    """Once the list (its keys told only by reading it) is read, what waited for it goes, except
+    what a later input still holds."""
+    first = _everos(tmp_path / "1.json", "shared", range(0, 10))
+    listing = tmp_path / "2.json"
+    shutil.copy(DATA / "everos" / "several.json", listing)
+    other = _everos(tmp_path / "3.json", "other", range(5))
+    last = _everos(tmp_path / "4.json", "shared", range(10, 20))
+    releases = _releases([first, listing, other, last])
+    assert [sorted(batch) for batch in releases] == [
+        [("group:book_club", 2), ("personal:u1", 1)],  # after the list; "shared" waits
+        [("group:other", 5)],
+        [("group:shared", 20)],
+    ]
+
+
 def test_a_conversation_read_out_of_order_waits_to_be_ordered(tmp_path: Path) -> None:
     backwards = _everos(tmp_path / "1.json", "backwards", range(20), shuffled=True)
     forwards = _everos(tmp_path / "2.json", "forwards", range(20))
