@@ -349,3 +349,34 @@ def test_a_task_unknown_right_after_its_202_is_asked_again_not_assumed(
     assert result.returncode == 1, result.stdout + result.stderr
     assert "failed on the server" in result.stdout
     assert json.loads((tmp_path / "r.json").read_text())["in_doubt"] == []
+
+
+def test_state_answers_new_conversations_at_once_and_sees_changes_asked_for(
+    tmp_path: Path,
+) -> None:
+    """A conversation the ledger never held reads as new without waiting for other commits;
+    one with a change asked for (not yet committed) or written by an earlier run reads as
+    the ledger has it."""
+
+    async def first_run() -> None:
+        ledger = Ledger(tmp_path, "sandbox:test").open()
+        try:
+            entries = [(id_digest("m1"), content_digest("u1", "hello"))]
+            await ledger.begin("g:a", first_id="m1", last_id="m1", max_ts=5, entries=entries)
+            await ledger.acknowledge("g:a", entries, 5, wait=False)  # committed in the background
+            assert (await ledger.state("g:a")).acked == 1
+            assert (await ledger.state("g:new")).acked == 0
+            await ledger.update("g:b", failure="refused")
+        finally:
+            await ledger.close()
+
+    async def second_run() -> tuple[int, str | None, int]:
+        ledger = Ledger(tmp_path, "sandbox:test").open()
+        try:
+            a, b, new = [await ledger.state(k) for k in ("g:a", "g:b", "g:new")]
+            return a.acked, b.failure, new.acked
+        finally:
+            await ledger.close()
+
+    asyncio.run(first_run())
+    assert asyncio.run(second_run()) == (1, "refused", 0)

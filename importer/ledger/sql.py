@@ -33,6 +33,7 @@ __all__ = [
     "known",
     "legacy_cursors",
     "read_summary",
+    "recorded_conversations",
     "state",
     "summary_states",
     "totals",
@@ -108,6 +109,10 @@ def transaction(db: sqlite3.Connection, ops: Sequence[Callable[[sqlite3.Connecti
 
 def ensure(db: sqlite3.Connection, conv: int, key: str) -> None:
     db.execute("INSERT OR IGNORE INTO conversations(conv, key) VALUES (?, ?)", (conv, key))
+
+
+def recorded_conversations(db: sqlite3.Connection) -> set[int]:
+    return {conv for (conv,) in db.execute("SELECT conv FROM conversations")}
 
 
 def state(db: sqlite3.Connection, conv: int) -> ConversationState:
