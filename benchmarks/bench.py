@@ -11,8 +11,8 @@ big exports.
     python benchmarks/bench.py validate --discord 300000 --slack 200000
 
 The sandbox server and our importer each run in their own process (no GIL shared with the
-benchmark or with each other); the importer's peak RSS and CPU time come from ``wait4`` on its
-process. Every import is checked against the server's database: each message stored once, in
+benchmark or with each other); the importer's CPU time comes from ``wait4`` on its process
+(which counts the child it reads inputs in), its peak RSS from ``/proc`` for both together. Every import is checked against the server's database: each message stored once, in
 the exported order, then flushed. Its rate is compared with the simulated ideal for the same
 workload (benchmarks/simulate.py). What each number means: benchmarks/README.md.
 """
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import math
 import os
@@ -46,10 +47,7 @@ if TYPE_CHECKING:
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # the working tree's importer, converters and benchmarks
 
-_WORDS = (
-    "we should ship the importer once the checkpoint journal is durable and the retry budget "
-    "covers rate limits from the memory service so nobody has to babysit a long migration"
-).split()
+_WORDS = ["we", "should", "ship", "the", "importer", "once", "the", "checkpoint", "journal", "is", "durable", "and", "the", "retry", "budget", "covers", "rate", "limits", "from", "the", "memory", "service", "so", "nobody", "has", "to", "babysit", "a", "long", "migration"]
 _START_MS = 1_700_000_000_000
 
 
@@ -89,7 +87,8 @@ def write_exports(
 
 @dataclass
 class Measured:
-    """A finished child process: exit code, wall seconds, its own peak RSS (MB) and CPU seconds."""
+    """A finished child process: exit code, wall seconds, peak RSS (MB, with its own children)
+    and CPU seconds."""
 
     returncode: int
     seconds: float
@@ -98,10 +97,11 @@ class Measured:
 
 
 def run_measured(cmd: list[str], *, timeout: float, cwd: Path, log: Path) -> Measured:
-    """Run ``cmd`` (killed after ``timeout``); ``wait4`` gives exactly that process's CPU.
+    """Run ``cmd`` (killed after ``timeout``); ``wait4`` gives that process's CPU (with the
+    children it waited for).
 
-    Peak memory comes from the child's own ``VmHWM`` (Linux ``/proc``), read every 20 ms while
-    it runs: ``ru_maxrss`` also counts the memory of the process it was started from (Linux
+    Peak memory comes from ``/proc`` (``_HighWater``), read every 20 ms while it runs:
+    ``ru_maxrss`` also counts the memory of the process it was started from (Linux
     records the parent's high-water mark at ``exec``), so a benchmark that had just generated a
     large input reported that input's size for every child.
     """
@@ -127,10 +127,13 @@ def run_measured(cmd: list[str], *, timeout: float, cwd: Path, log: Path) -> Mea
 
 
 class _HighWater:
-    """Samples a running process's peak resident memory (``VmHWM``, MB) until stopped."""
+    """Samples a running process's peak resident memory (MB) until stopped: the larger of its
+    own ``VmHWM`` and, every 20 ms, the resident memory of it and its child processes together
+    (the importer reads inputs in a forked child; pages they share count twice, so this errs
+    high)."""
 
     def __init__(self, pid: int) -> None:
-        self._status = Path(f"/proc/{pid}/status")
+        self._pid = pid
         self.mb: float | None = None
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._watch, daemon=True)
@@ -138,17 +141,28 @@ class _HighWater:
 
     def _watch(self) -> None:
         while not self._done.wait(0.02):
-            try:
-                text = self._status.read_text()
-            except OSError:
+            own = _status_kb(self._pid, "VmHWM:")
+            if own is None:
                 return  # no /proc (not Linux), or the process is gone
-            for line in text.splitlines():
-                if line.startswith("VmHWM:"):
-                    self.mb = max(self.mb or 0.0, int(line.split()[1]) / 1024)
+            children: list[str] = []
+            # a child is listed under the thread that started it
+            for task in Path(f"/proc/{self._pid}/task").glob("*/children"):
+                with contextlib.suppress(OSError):
+                    children += task.read_text().split()
+            together = sum(_status_kb(int(pid), "VmRSS:") or 0 for pid in [self._pid, *children])
+            self.mb = max(self.mb or 0.0, own / 1024, together / 1024)
 
     def stop(self) -> None:
         self._done.set()
         self._thread.join()
+
+
+def _status_kb(pid: int, field: str) -> int | None:
+    try:
+        text = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    return next((int(line.split()[1]) for line in text.splitlines() if line.startswith(field)), None)
 
 
 def _http(url: str, body: dict[str, Any] | None = None) -> Any:
@@ -540,7 +554,7 @@ def format_import(r: dict[str, Any]) -> str:
         "requests/s": f"{r['requests_per_s']:,.0f} ({r['requests']:,} requests: {r['adds']} adds, "
         f"{r['task_polls']} task polls = {r['polls_per_add']} per add)",
         "add latency p50 / p99": f"{lat['p50']:.1f} / {lat['p99']:.1f} ms in flight",
-        "peak RSS": f"{r['peak_rss_mb']:.0f} MB (importer process; its CPU "
+        "peak RSS": f"{r['peak_rss_mb']:.0f} MB (importer processes; CPU "
         f"{r['importer_cpu_seconds']:.2f} s, server CPU {server_cpu})",
         "server-bound limit": f"{r['server_bound_messages_per_s']:,.0f} msg/s = "
         f"{c['concurrency']} x {c['chunk_size']} / {lat['mean']:.1f} ms mean add latency",
