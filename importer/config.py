@@ -76,6 +76,10 @@ class ImportSettings(BaseModel):
     max_task_resends: int = Field(default=3, ge=0)
     #: seconds in-flight requests get to finish after the first Ctrl-C
     stop_grace: float = Field(default=10.0, ge=0)
+    #: read inputs in a forked child process where the platform forks (Linux), so converting
+    #: them does not slow the sending; False: in a thread (for a program whose own threads
+    #: make forking it unsafe)
+    read_in_child: bool = True
 
     @field_validator("api_url")
     @classmethod

@@ -86,21 +86,23 @@ class Spool:
     """Conversations by key, merged; written by one reader and read by many lanes (a
     conversation released while others are still written, or all once reading is done)."""
 
-    def __init__(self, directory: Path | str | None = None, *, ids_only: bool = False) -> None:
+    def __init__(
+        self, directory: Path | str | None = None, *, ids_only: bool = False,
+        shared: bool = False,
+    ) -> None:
         #: keep only ids, times and fingerprints (enough to merge and count: ``--validate-only``)
         self.ids_only = ids_only
         self._dir = Path(tempfile.mkdtemp(prefix="importer-spool-", dir=directory))
         # holds message text for the length of a run: owner-only (mkdtemp), deleted by close()
-        self._db = sqlite3.connect(
-            self._dir / "spool.sqlite", check_same_thread=False, isolation_level=None
-        )
+        self._connection: sqlite3.Connection | None = self._connect()
         self._lock = threading.Lock()
+        # ``shared``: written by a forked child while this process reads, through a write-ahead
+        # log so that neither waits for the other
+        journal = "WAL" if shared else "OFF"
         # append-only while reading (no index to keep up to date); ordering happens once after
         self._db.executescript(
-            """
-            PRAGMA journal_mode=OFF;
-            PRAGMA synchronous=OFF;
-            PRAGMA temp_store=FILE;
+            f"""
+            PRAGMA journal_mode={journal};
             -- fp: what tells two messages under one id apart (with the time), hash((sender,
             -- text)); Python's own hash is enough, fingerprints are compared in this run only
             CREATE TABLE msgs (conv INTEGER NOT NULL, mid TEXT NOT NULL, ts INTEGER NOT NULL,
@@ -108,10 +110,28 @@ class Spool:
                                role TEXT NOT NULL, content TEXT NOT NULL, reply_to TEXT);
             """
         )
+        if shared:
+            # each process opens its own connection once forked: SQLite's connections, and
+            # its record of which files the process has open, must not cross a fork
+            self._connection.close()
+            self._connection = None
         self._merged = False
         #: the merge at the end of reading is running (it holds the spool for a while)
         self.merging = False
         self._conversations: dict[str, SpooledConversation] = {}
+
+    @property
+    def _db(self) -> sqlite3.Connection:
+        if self._connection is None:
+            self._connection = self._connect()
+        return self._connection
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(
+            self._dir / "spool.sqlite", check_same_thread=False, isolation_level=None
+        )
+        db.executescript("PRAGMA synchronous=OFF; PRAGMA temp_store=FILE;")
+        return db
 
     # -- writing (one reader thread) ---------------------------------------------------------
 
@@ -366,7 +386,8 @@ class Spool:
 
     def close(self) -> None:
         with self._lock:
-            self._db.close()
+            if self._connection is not None:
+                self._connection.close()
         shutil.rmtree(self._dir, ignore_errors=True)
 
     def __enter__(self) -> Spool:

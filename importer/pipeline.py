@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from converters.base import ConvertOptions
 from importer.chunker import ChunkBuilder
@@ -33,6 +33,7 @@ from importer.ledger import ConversationState, InDoubt, Ledger, content_digest, 
 from importer.logs import get_logger
 from importer.merge import Spool, SpooledConversation
 from importer.models import Chunk, Conversation, Message
+from importer.reader import CannotFork, StopFlag, can_fork, run_forked
 from importer.report import ConversationResult, Report
 from importer.retry import remaining_work
 from importer.sender import StopRequested
@@ -96,6 +97,10 @@ class ChunkLimits:
     idempotent: bool = False
 
 
+#: input errors as (path, reason, where, problems), and warnings
+_Portable = tuple[list[tuple[str, str, str | None, list[str]]], list[str]]
+
+
 @dataclass
 class _Reading:
     """What reading the inputs found besides conversations."""
@@ -107,13 +112,26 @@ class _Reading:
         report.add_input_errors(self.errors)
         report.warnings.extend(self.warnings)
 
+    def portable(self) -> _Portable:
+        """What was found, as plain values (to cross from a reading process)."""
+        errors = [(e.path, e.reason, e.where, e.problems) for e in self.errors]
+        return errors, self.warnings
+
+    def absorb(self, found: _Portable) -> None:
+        errors, warnings = found
+        self.errors.extend(
+            InputError(path, reason, where=where, problems=problems)
+            for path, reason, where, problems in errors
+        )
+        self.warnings.extend(warnings)
+
 
 def spool_inputs(
     inputs: list[Input],
     options: ConvertOptions,
     spool: Spool,
     found: _Reading,
-    stop: threading.Event | None = None,
+    stop: threading.Event | StopFlag | None = None,
     release: Callable[[list[SpooledConversation]], None] | None = None,
 ) -> bool:
     """Read every valid conversation of ``inputs`` into ``spool``, collecting problems in
@@ -262,7 +280,8 @@ class Pipeline:
     async def run(self, inputs: list[Input], report: Report) -> None:
         """Import every valid conversation of ``inputs``; problems go into ``report``.
         Conversations are sent while the inputs are still read, each once no input still unread
-        may hold more of it (``spool_inputs``)."""
+        may hold more of it (``spool_inputs``). The reading runs in a forked child where the
+        platform forks (``importer.reader``), else in a thread."""
         found = _Reading()
         loop = asyncio.get_running_loop()
         released: asyncio.Queue[list[SpooledConversation] | None] = asyncio.Queue()
@@ -270,9 +289,24 @@ class Pipeline:
         def hand_over(batch: list[SpooledConversation] | None) -> None:
             loop.call_soon_threadsafe(released.put_nowait, batch)
 
+        def read_here(spool: Spool) -> bool:
+            return spool_inputs(inputs, self.options, spool, found, self._stopping, hand_over)
+
+        def read_in_child(spool: Spool) -> bool:
+            def work(stop: StopFlag, send: Callable[[Any], None]) -> tuple[bool, Any]:
+                done = spool_inputs(inputs, self.options, spool, found, stop, send)
+                return done, found.portable()
+
+            done, child_found = run_forked(work, hand_over, self._stopping)
+            found.absorb(child_found)
+            return bool(done)
+
         def read(spool: Spool) -> bool:
             try:
-                return spool_inputs(inputs, self.options, spool, found, self._stopping, hand_over)
+                if forking:
+                    with suppress(CannotFork):  # then read here, as where there is no fork
+                        return read_in_child(spool)
+                return read_here(spool)
             finally:
                 hand_over(None)
 
@@ -280,7 +314,8 @@ class Pipeline:
             while (batch := await released.get()) is not None:
                 yield batch
 
-        with Spool() as spool:
+        forking = self.settings.read_in_child and can_fork()
+        with Spool(shared=forking) as spool:
             # a stop request ends reading after the conversation being read
             reader = asyncio.ensure_future(asyncio.to_thread(read, spool))
             try:

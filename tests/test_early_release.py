@@ -4,19 +4,23 @@ done. Merging across inputs must come out exactly as when everything was read fi
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from converters.base import ConvertOptions
 from converters.discord import DiscordConverter
 from converters.everos import EverOSConverter
+from importer import BatchImporter
 from importer.discovery import Input, discover
 from importer.merge import Spool, SpooledConversation
 from importer.pipeline import _Reading, spool_inputs
 from importer.sandbox import SandboxServer
-from tests.support import DATA, run_cli
+from tests.support import DATA
 
 T0 = 1_700_000_000_000
 
@@ -113,12 +117,14 @@ def test_a_conversation_read_out_of_order_waits_to_be_ordered(tmp_path: Path) ->
     ]
 
 
+@pytest.mark.parametrize("read_in_child", [True, False], ids=["forked reader", "reader thread"])
 def test_inputs_sent_while_others_are_read_are_stored_once_in_time_order(
-    tmp_path: Path, sandbox: SandboxServer
+    tmp_path: Path, sandbox: SandboxServer, read_in_child: bool
 ) -> None:
     """Fifty conversations, one of them split over the first and the last input and one out of
     order: everything is stored once, and those two in time order (held until reading was done,
-    then merged while the others were being sent)."""
+    then merged while the others were being sent); the same whether the inputs are read in a
+    forked child (where the platform forks) or in a thread (elsewhere)."""
     folder = tmp_path / "exports"
     folder.mkdir()
     _everos(folder / "000.json", "split", range(0, 300))
@@ -126,9 +132,10 @@ def test_inputs_sent_while_others_are_read_are_stored_once_in_time_order(
         _everos(folder / f"{n:03d}.json", f"g{n}", range(40))
     _everos(folder / "048.json", "backwards", range(40), shuffled=True)
     _everos(folder / "049.json", "split", range(250, 600))
-    result = run_cli(folder, "--api-url", sandbox.url, "--chunk-size", "50",
-                     "--checkpoint-dir", tmp_path / "ck", cwd=tmp_path)
-    assert result.returncode == 0, result.stdout + result.stderr
+    importer = BatchImporter(api_url=sandbox.url, chunk_size=50, checkpoint_dir=tmp_path / "ck",
+                             read_in_child=read_in_child)
+    report = asyncio.run(importer.import_directory(folder))
+    assert report.exit_code == 0 and report.messages_sent == 48 * 40 + 600
     stored = {c.key: c for c in sandbox.store.conversations()}
     assert len(stored) == 49
     split = stored["group:split"]

@@ -1,0 +1,98 @@
+"""Reading inputs in a forked child: what it sends arrives in order, and a child that fails,
+dies or is asked to stop is never taken for one that finished."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from importer.reader import ReaderDied, StopFlag, can_fork, run_forked
+
+ROOT = Path(__file__).resolve().parents[1]
+
+pytestmark = pytest.mark.skipif(not can_fork(), reason="reading in a child needs fork (Linux)")
+
+
+def test_items_arrive_in_order_and_the_result_comes_back() -> None:
+    def work(stop: StopFlag, send: Callable[[Any], None]) -> tuple[int, int]:
+        for i in range(2000):
+            send({"n": i, "pad": "x" * (i % 300)})  # frames of many sizes, across pipe reads
+        return os.getpid(), 2000
+
+    got: list[int] = []
+    child_pid, count = run_forked(work, lambda item: got.append(item["n"]), threading.Event())
+    assert got == list(range(2000)) and count == 2000
+    assert child_pid != os.getpid()  # it really ran elsewhere
+
+
+def test_a_failure_in_the_child_is_raised_with_its_reason() -> None:
+    def work(stop: StopFlag, send: Callable[[Any], None]) -> None:
+        send(1)
+        raise OSError("No space left on device")
+
+    got: list[int] = []
+    with pytest.raises(ReaderDied, match="OSError: No space left on device"):
+        run_forked(work, got.append, threading.Event())
+    assert got == [1]
+
+
+def test_a_child_that_dies_without_a_word_is_not_taken_for_done() -> None:
+    def work(stop: StopFlag, send: Callable[[Any], None]) -> None:
+        os._exit(0)  # killed, out of memory ...: no "done" ever comes
+
+    with pytest.raises(ReaderDied, match="ended unexpectedly"):
+        run_forked(work, lambda item: None, threading.Event())
+
+
+def test_a_stop_asked_in_the_parent_reaches_the_child() -> None:
+    stopping = threading.Event()
+
+    def work(stop: StopFlag, send: Callable[[Any], None]) -> str:
+        send("started")
+        deadline = time.monotonic() + 10
+        while not stop.is_set():
+            if time.monotonic() > deadline:
+                return "never told"
+            time.sleep(0.01)
+        return "stopped"
+
+    assert run_forked(work, lambda item: stopping.set(), stopping) == "stopped"
+
+
+def test_an_import_whose_reading_fails_exits_non_zero_with_one_line(tmp_path: Path) -> None:
+    """A failure of reading itself (not of one input: the spool's disk full at the merge) ends
+    the run with one line and exit 1."""
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    (inputs / "g.json").write_text(json.dumps({"group_id": "g", "messages": [
+        {"role": "user", "sender_id": "u", "timestamp": 1_700_000_000_000, "content": "hi",
+         "message_id": "m1"}]}), encoding="utf-8")
+    failing = tmp_path / "failing.py"
+    failing.write_text(
+        "import sys, runpy\n"
+        "from importer.merge import Spool\n"
+        "def release_rest(self):\n"
+        "    raise OSError(28, 'No space left on device')\n"
+        "Spool.release_rest = release_rest\n"
+        "sys.argv = ['importer', *sys.argv[1:]]\n"
+        "runpy.run_module('importer', run_name='__main__')\n",
+        encoding="utf-8",
+    )
+    done = subprocess.run(
+        [sys.executable, str(failing), str(inputs), "--checkpoint-dir", str(tmp_path / "ck"),
+         "--sandbox-db", str(tmp_path / "s.db")],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+        check=False,
+    )
+    assert done.returncode == 1, done.stderr
+    assert "No space left on device" in done.stderr
+    assert "Traceback" not in done.stderr
