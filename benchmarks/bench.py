@@ -12,7 +12,8 @@ big exports.
 
 The sandbox server and our importer each run in their own process (no GIL shared with the
 benchmark or with each other); the importer's CPU time comes from ``wait4`` on its process
-(which counts the child it reads inputs in), its peak RSS from ``/proc`` for both together. Every import is checked against the server's database: each message stored once, in
+(which counts the child it reads inputs in), its peak memory from ``/proc``: its own resident
+memory plus the child's private memory. Every import is checked against the server's database: each message stored once, in
 the exported order, then flushed. Its rate is compared with the simulated ideal for the same
 workload (benchmarks/simulate.py). What each number means: benchmarks/README.md.
 """
@@ -87,8 +88,8 @@ def write_exports(
 
 @dataclass
 class Measured:
-    """A finished child process: exit code, wall seconds, peak RSS (MB, with its own children)
-    and CPU seconds."""
+    """A finished child process: exit code, wall seconds, peak RSS (MB, with its own children's
+    private memory) and CPU seconds."""
 
     returncode: int
     seconds: float
@@ -128,9 +129,10 @@ def run_measured(cmd: list[str], *, timeout: float, cwd: Path, log: Path) -> Mea
 
 class _HighWater:
     """Samples a running process's peak resident memory (MB) until stopped: the larger of its
-    own ``VmHWM`` and, every 20 ms, the resident memory of it and its child processes together
-    (the importer reads inputs in a forked child; pages they share count twice, so this errs
-    high)."""
+    own ``VmHWM`` and its resident memory plus the private memory of its child processes (the
+    importer reads inputs in a forked child, which shares the parent's pages until it writes
+    them: counting the child's whole RSS would count those twice). The parent is read every
+    20 ms; a child's ``smaps_rollup`` costs the kernel a few ms, so it is read every 100 ms."""
 
     def __init__(self, pid: int) -> None:
         self._pid = pid
@@ -140,21 +142,37 @@ class _HighWater:
         self._thread.start()
 
     def _watch(self) -> None:
+        children_kb, tick = 0, 0
         while not self._done.wait(0.02):
             own = _status_kb(self._pid, "VmHWM:")
-            if own is None:
+            rss = _status_kb(self._pid, "VmRSS:")
+            if own is None or rss is None:
                 return  # no /proc (not Linux), or the process is gone
-            children: list[str] = []
-            # a child is listed under the thread that started it
-            for task in Path(f"/proc/{self._pid}/task").glob("*/children"):
-                with contextlib.suppress(OSError):
-                    children += task.read_text().split()
-            together = sum(_status_kb(int(pid), "VmRSS:") or 0 for pid in [self._pid, *children])
-            self.mb = max(self.mb or 0.0, own / 1024, together / 1024)
+            if tick % 5 == 0:
+                children_kb = sum(_private_kb(pid) for pid in _children(self._pid))
+            tick += 1
+            self.mb = max(self.mb or 0.0, own / 1024, (rss + children_kb) / 1024)
 
     def stop(self) -> None:
         self._done.set()
         self._thread.join()
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):  # under the thread that forked
+        with contextlib.suppress(OSError):
+            found += map(int, task.read_text().split())
+    return found
+
+
+def _private_kb(pid: int) -> int:
+    try:
+        text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+    except OSError:
+        return 0
+    return sum(int(line.split()[1]) for line in text.splitlines()
+               if line.startswith(("Private_Clean:", "Private_Dirty:")))
 
 
 def _status_kb(pid: int, field: str) -> int | None:
