@@ -119,6 +119,10 @@ class Spool:
         #: the merge at the end of reading is running (it holds the spool for a while)
         self.merging = False
         self._conversations: dict[str, SpooledConversation] = {}
+        #: keys of conversations released while reading: only the key is kept from then on
+        #: (the sender holds the rest), so that no later input can add to one
+        self._released: set[str] = set()
+        self._next_index = 0
 
     @property
     def _db(self) -> sqlite3.Connection:
@@ -140,7 +144,7 @@ class Spool:
         if self._merged:
             raise RuntimeError("the spool is being read; no more pieces")
         spooled = self._conversations.get(header.key)
-        if spooled is not None and spooled.released:
+        if header.key in self._released:
             # its converter's ``keys`` left it out: the rest of the input goes unread
             raise InputError(
                 header.origin or "?",
@@ -149,7 +153,8 @@ class Spool:
             )
         if spooled is None:
             meta = header.model_copy(update={"messages": []})
-            spooled = SpooledConversation(len(self._conversations), meta)
+            spooled = SpooledConversation(self._next_index, meta)
+            self._next_index += 1
             self._conversations[header.key] = spooled
             return Piece(spooled, new=True)
         return Piece(spooled, new=False)
@@ -312,11 +317,13 @@ class Spool:
         that may be sent while reading goes on, marked released: those that arrived in one
         piece, in time order (anything else is ordered once reading is done: ``release_rest``)."""
         with self._lock:
-            found = (self._conversations.get(key) for key in keys)
+            found = (self._conversations.get(key) for key in dict.fromkeys(keys))
             ready = [s for s in found
                      if s is not None and not s.released and len(s.pieces) <= 1 and s.in_order]
             for spooled in ready:
                 spooled.released = True
+                del self._conversations[spooled.key]
+                self._released.add(spooled.key)
         return ready
 
     def release_rest(self) -> list[SpooledConversation]:
@@ -327,7 +334,7 @@ class Spool:
         return rest
 
     def conversations(self) -> list[SpooledConversation]:
-        """Every merged conversation, in the order first seen."""
+        """Every merged conversation not released while reading, in the order first seen."""
         self._merge()
         return sorted(self._conversations.values(), key=lambda s: s.index)
 

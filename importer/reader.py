@@ -15,6 +15,7 @@ flushed twice.
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import pickle
 import select
@@ -72,17 +73,22 @@ def run_forked(
     fails or dies, ``CannotFork`` if no child could be started."""
     data_r, data_w = os.pipe()
     control_r, control_w = os.pipe()
+    # the collector leaves what exists now alone, in both processes: walking those objects in
+    # the child would copy every page it touched from the parent's memory into its own
+    gc.freeze()
     try:
         with warnings.catch_warnings():
             # Python 3.12+ warns of forking beside threads; the child runs only ``work``
             warnings.simplefilter("ignore", DeprecationWarning)
             pid = os.fork()
     except OSError as exc:
+        gc.unfreeze()
         for fd in (data_r, data_w, control_r, control_w):
             os.close(fd)
         raise CannotFork(str(exc)) from exc
     if pid == 0:  # pragma: no cover - the child's coverage is not collected
         _child(work, data_w, control_r)
+    gc.unfreeze()
     os.close(data_w)
     os.close(control_r)
     try:
