@@ -57,6 +57,8 @@ class BatchImporter:
         self._target = target
         self._sender: Sender | None = None
         self._pipeline: Pipeline | None = None
+        #: a stop asked while a run starts, before its pipeline exists (cleared as a run begins)
+        self._stop_early = False
         self._sandbox: Any = None
         self._reports: list[Report] = []
         #: request counters of every finished run, added up
@@ -68,6 +70,7 @@ class BatchImporter:
         """Import every conversation found under ``paths`` (files, folders, zips)."""
         paths = list(paths)
         started = time.monotonic()
+        self._stop_early = False
         self._check_layout()
         inputs, report = await self._discover(paths)
         if not inputs:
@@ -138,6 +141,7 @@ class BatchImporter:
 
             conversation = conversation_from_everos(conversation, origin="<memory>")
         started = time.monotonic()
+        self._stop_early = False
         report = Report()
         async with self._running(report) as pipeline:
             if pipeline is not None:
@@ -170,6 +174,8 @@ class BatchImporter:
         """Stop taking new chunks (what the first Ctrl-C does); the run then saves and returns."""
         if self._pipeline is not None:
             self._pipeline.request_stop()
+        else:  # Ctrl-C while inputs are found, the target checked or the ledger opened
+            self._stop_early = True
 
     @property
     def sender(self) -> Sender | None:
@@ -237,6 +243,8 @@ class BatchImporter:
                         self.settings, self, ledger, limits, progress=self.progress,
                         on_stop=sender.stop,
                     )
+                    if self._stop_early:
+                        self._pipeline.request_stop()
                     try:
                         yield self._pipeline
                     finally:

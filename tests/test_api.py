@@ -143,3 +143,30 @@ def test_the_custom_converter_example_runs(tmp_path: Path) -> None:
         assert (stored.key, stored.messages, stored.flushes) == ("group:log-standup", 4, 1)
     finally:
         store.close()
+
+
+async def test_a_stop_asked_before_the_pipeline_exists_stops_the_run(
+    tmp_path: Path, sandbox: SandboxServer
+) -> None:
+    """Ctrl-C while the inputs are found (or the target is checked) is not lost: the run sends
+    nothing and says it was interrupted. The next run starts afresh."""
+
+    class StopsWhileDiscovering(BatchImporter):
+        stop_once = True
+
+        async def _discover(self, paths):  # type: ignore[no-untyped-def]
+            found = await super()._discover(paths)
+            if self.stop_once:
+                self.stop_once = False
+                self.request_stop()
+            return found
+
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    write_everos_group(folder / "a.json", "early-stop", 40)
+    importer = StopsWhileDiscovering(api_url=sandbox.url, checkpoint_dir=tmp_path / "ck")
+    first = await importer.import_paths([folder])
+    assert first.interrupted and first.messages_sent == 0 and first.exit_code != 0
+    assert sandbox.store.conversations() == []
+    again = await importer.import_paths([folder])
+    assert again.exit_code == 0 and again.messages_sent == 40
