@@ -32,6 +32,7 @@ from importer.errors import ImporterError
 __all__ = ["CannotFork", "ReaderDied", "StopFlag", "can_fork", "run_forked"]
 
 _HEADER = struct.Struct("!I")
+_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 _POLL_SECONDS = 0.05
 
 
@@ -76,19 +77,24 @@ def run_forked(
     # the collector leaves what exists now alone, in both processes: walking those objects in
     # the child would copy every page it touched from the parent's memory into its own
     gc.freeze()
+    # no stop signal may reach the child before it ignores them (blocked in this thread only:
+    # the process still takes them, on its main thread)
+    signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
     try:
         with warnings.catch_warnings():
             # Python 3.12+ warns of forking beside threads; the child runs only ``work``
             warnings.simplefilter("ignore", DeprecationWarning)
             pid = os.fork()
     except OSError as exc:
-        gc.unfreeze()
-        for fd in (data_r, data_w, control_r, control_w):
-            os.close(fd)
-        raise CannotFork(str(exc)) from exc
+        pid, failure = -1, exc
     if pid == 0:  # pragma: no cover - the child's coverage is not collected
         _child(work, data_w, control_r)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
     gc.unfreeze()
+    if pid < 0:
+        for fd in (data_r, data_w, control_r, control_w):
+            os.close(fd)
+        raise CannotFork(str(failure)) from failure
     os.close(data_w)
     os.close(control_r)
     try:
@@ -104,8 +110,13 @@ def _child(
 ) -> None:  # pragma: no cover - runs in the child
     code = 1
     try:
-        # Ctrl-C reaches the whole process group: the parent decides, and says so on the pipe
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        # Ctrl-C and a service manager's SIGTERM reach the whole process group: the parent
+        # decides, and says so on the pipe. Nor may a signal write to the parent's wake-up
+        # descriptor: once inherited descriptors are closed its number may name another file
+        signal.set_wakeup_fd(-1)
+        for signum in _STOP_SIGNALS:
+            signal.signal(signum, signal.SIG_IGN)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
         _close_inherited(keep={0, 1, 2, data, control})
 
         def send(item: Any) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -66,6 +67,28 @@ def test_a_stop_asked_in_the_parent_reaches_the_child() -> None:
         return "stopped"
 
     assert run_forked(work, lambda item: stopping.set(), stopping) == "stopped"
+
+
+def test_the_child_leaves_ctrl_c_and_sigterm_to_the_parent() -> None:
+    """Both reach the whole process group; the child goes on until the parent says stop."""
+    stopping = threading.Event()
+
+    def work(stop: StopFlag, send: Callable[[Any], None]) -> str:
+        send(os.getpid())
+        deadline = time.monotonic() + 10
+        while not stop.is_set():
+            if time.monotonic() > deadline:
+                return "never told"
+            time.sleep(0.01)
+        return "stopped"
+
+    def signal_then_stop(child: int) -> None:
+        os.kill(child, signal.SIGINT)
+        os.kill(child, signal.SIGTERM)
+        time.sleep(0.2)  # time to die, were the signals not ignored
+        stopping.set()
+
+    assert run_forked(work, signal_then_stop, stopping) == "stopped"
 
 
 def test_an_import_whose_reading_fails_exits_non_zero_with_one_line(tmp_path: Path) -> None:
