@@ -54,33 +54,25 @@ def test_a_child_that_dies_without_a_word_is_not_taken_for_done() -> None:
         run_forked(work, lambda item: None, threading.Event())
 
 
+def _pid_then_wait_for_stop(stop: StopFlag, send: Callable[[Any], None]) -> str:
+    """Sends its pid, then waits (at most 10 s) for the parent to say stop."""
+    send(os.getpid())
+    deadline = time.monotonic() + 10
+    while not stop.is_set():
+        if time.monotonic() > deadline:
+            return "never told"
+        time.sleep(0.01)
+    return "stopped"
+
+
 def test_a_stop_asked_in_the_parent_reaches_the_child() -> None:
     stopping = threading.Event()
-
-    def work(stop: StopFlag, send: Callable[[Any], None]) -> str:
-        send("started")
-        deadline = time.monotonic() + 10
-        while not stop.is_set():
-            if time.monotonic() > deadline:
-                return "never told"
-            time.sleep(0.01)
-        return "stopped"
-
-    assert run_forked(work, lambda item: stopping.set(), stopping) == "stopped"
+    assert run_forked(_pid_then_wait_for_stop, lambda pid: stopping.set(), stopping) == "stopped"
 
 
 def test_the_child_leaves_ctrl_c_and_sigterm_to_the_parent() -> None:
     """Both reach the whole process group; the child goes on until the parent says stop."""
     stopping = threading.Event()
-
-    def work(stop: StopFlag, send: Callable[[Any], None]) -> str:
-        send(os.getpid())
-        deadline = time.monotonic() + 10
-        while not stop.is_set():
-            if time.monotonic() > deadline:
-                return "never told"
-            time.sleep(0.01)
-        return "stopped"
 
     def signal_then_stop(child: int) -> None:
         os.kill(child, signal.SIGINT)
@@ -88,7 +80,7 @@ def test_the_child_leaves_ctrl_c_and_sigterm_to_the_parent() -> None:
         time.sleep(0.2)  # time to die, were the signals not ignored
         stopping.set()
 
-    assert run_forked(work, signal_then_stop, stopping) == "stopped"
+    assert run_forked(_pid_then_wait_for_stop, signal_then_stop, stopping) == "stopped"
 
 
 def test_an_import_whose_reading_fails_exits_non_zero_with_one_line(tmp_path: Path) -> None:
