@@ -354,9 +354,9 @@ def test_a_task_unknown_right_after_its_202_is_asked_again_not_assumed(
 def test_state_answers_new_conversations_at_once_and_sees_changes_asked_for(
     tmp_path: Path,
 ) -> None:
-    """A conversation the ledger never held reads as new without waiting for other commits;
-    one with a change asked for (not yet committed) or written by an earlier run reads as
-    the ledger has it."""
+    """In a ledger that started empty, a conversation it never held reads as new without
+    waiting for other commits; one with a change asked for (not yet committed), or written by
+    an earlier run, reads as the ledger has it."""
 
     async def first_run() -> None:
         ledger = Ledger(tmp_path, "sandbox:test").open()

@@ -30,10 +30,10 @@ __all__ = [
     "LedgerView",
     "copy_rows",
     "ensure",
+    "has_conversations",
     "known",
     "legacy_cursors",
     "read_summary",
-    "recorded_conversations",
     "state",
     "summary_states",
     "totals",
@@ -111,8 +111,8 @@ def ensure(db: sqlite3.Connection, conv: int, key: str) -> None:
     db.execute("INSERT OR IGNORE INTO conversations(conv, key) VALUES (?, ?)", (conv, key))
 
 
-def recorded_conversations(db: sqlite3.Connection) -> set[int]:
-    return {conv for (conv,) in db.execute("SELECT conv FROM conversations")}
+def has_conversations(db: sqlite3.Connection) -> bool:
+    return db.execute("SELECT 1 FROM conversations LIMIT 1").fetchone() is not None
 
 
 def state(db: sqlite3.Connection, conv: int) -> ConversationState:

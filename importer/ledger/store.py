@@ -57,9 +57,9 @@ from importer.ledger.sql import (
     SCHEMA_VERSION,
     copy_rows,
     ensure,
+    has_conversations,
     known,
     legacy_cursors,
-    recorded_conversations,
     state,
     summary_states,
     totals,
@@ -98,9 +98,10 @@ class Ledger:
         self._last: asyncio.Future[None] | None = None
         self._failed: CheckpointError | None = None
         self._legacy: dict[int, LegacyCursor] = {}
-        #: digests of the conversations with a row, or with a change asked for that creates one
-        #: (``ensure``): any other conversation's state is known without asking the database
-        self._recorded: set[int] = set()
+        #: the ledger held no conversation when opened: then only those this run asked to
+        #: change (``_created``, when the change was asked for) have a state worth reading
+        self._empty_at_open = False
+        self._created: set[int] = set()
         self.migrated_from: list[str] = []
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -139,7 +140,7 @@ class Ledger:
             check_layout(self.directory, self.identity, self.shard)
             self._migrate_legacy()
             self._legacy = legacy_cursors(self._db)
-            self._recorded = recorded_conversations(self._db)
+            self._empty_at_open = not has_conversations(self._db)
         except BaseException:
             self._close_db()
             if created:
@@ -268,9 +269,11 @@ class Ledger:
     async def state(self, key: str) -> ConversationState:
         """The conversation's state, once every change made before this call is committed."""
         conv = conversation_digest(key)
-        if conv not in self._recorded:
+        if self._empty_at_open and conv not in self._created:
             # new to the target: nothing to read, and no change to wait for (a lane starting
-            # while others commit began its first request tens of milliseconds later)
+            # while others commit began its first request tens of milliseconds later). Only
+            # in a ledger that started empty: knowing every conversation of a large one would
+            # take memory that grows with it (a million digests: about 78 MB)
             return ConversationState()
         if self._last is not None:
             await asyncio.shield(self._last)
@@ -304,7 +307,7 @@ class Ledger:
         """Journal the intent to send a chunk, before the request leaves (the conversation's
         setup call, which comes before its first chunk, is done by then)."""
         conv, blob, stamp = conversation_digest(key), pack_entries(entries), now()
-        self._recorded.add(conv)
+        self._created.add(conv)
 
         def op(db: sqlite3.Connection) -> None:
             ensure(db, conv, key)
@@ -335,7 +338,7 @@ class Ledger:
         already counted (taken over from a 0.1.0 checkpoint). ``wait=False``: committed in the
         background (see ``_commit``)."""
         conv = conversation_digest(key)
-        self._recorded.add(conv)
+        self._created.add(conv)
         added = 0
 
         def op(db: sqlite3.Connection) -> None:
@@ -382,7 +385,7 @@ class Ledger:
         failure: str | None = None, clear_failure: bool = False, origin: str | None = None,
     ) -> None:
         conv = conversation_digest(key)
-        self._recorded.add(conv)
+        self._created.add(conv)
 
         def op(db: sqlite3.Connection) -> None:
             ensure(db, conv, key)
