@@ -17,7 +17,9 @@ Messages say what failed, where, and what to do next. They never contain secrets
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
+from typing import Any
 
 __all__ = [
     "AuthError",
@@ -63,6 +65,12 @@ class InputError(ImporterError):
         self.problems = list(problems)
         place = f": {where}" if where else ""
         super().__init__(f"{self.path}{place}: {reason}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # pickled as it was built (the default would call it with its message alone): errors
+        # found by the child process that reads inputs come back to the parent this way
+        rebuild = functools.partial(type(self), where=self.where, problems=self.problems)
+        return rebuild, (self.path, self.reason)
 
 
 class CheckpointError(ImporterError):

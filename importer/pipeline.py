@@ -97,10 +97,6 @@ class ChunkLimits:
     idempotent: bool = False
 
 
-#: input errors as (path, reason, where, problems), and warnings
-_Portable = tuple[list[tuple[str, str, str | None, list[str]]], list[str]]
-
-
 @dataclass
 class _Reading:
     """What reading the inputs found besides conversations."""
@@ -111,19 +107,6 @@ class _Reading:
     def into(self, report: Report) -> None:
         report.add_input_errors(self.errors)
         report.warnings.extend(self.warnings)
-
-    def portable(self) -> _Portable:
-        """What was found, as plain values (to cross from a reading process)."""
-        errors = [(e.path, e.reason, e.where, e.problems) for e in self.errors]
-        return errors, self.warnings
-
-    def absorb(self, found: _Portable) -> None:
-        errors, warnings = found
-        self.errors.extend(
-            InputError(path, reason, where=where, problems=problems)
-            for path, reason, where, problems in errors
-        )
-        self.warnings.extend(warnings)
 
 
 def spool_inputs(
@@ -293,12 +276,13 @@ class Pipeline:
             return spool_inputs(inputs, self.options, spool, found, self._stopping, hand_over)
 
         def read_in_child(spool: Spool) -> bool:
-            def work(stop: StopFlag, send: Callable[[Any], None]) -> tuple[bool, Any]:
+            def work(stop: StopFlag, send: Callable[[Any], None]) -> tuple[bool, _Reading]:
                 done = spool_inputs(inputs, self.options, spool, found, stop, send)
-                return done, found.portable()
+                return done, found
 
             done, child_found = run_forked(work, hand_over, self._stopping)
-            found.absorb(child_found)
+            found.errors.extend(child_found.errors)
+            found.warnings.extend(child_found.warnings)
             return bool(done)
 
         def read(spool: Spool) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import signal
 import subprocess
 import sys
@@ -16,6 +17,8 @@ from typing import Any
 
 import pytest
 
+from converters.json_stream import BrokenJSON
+from importer.errors import InputError
 from importer.reader import ReaderDied, StopFlag, can_fork, run_forked
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -111,3 +114,17 @@ def test_an_import_whose_reading_fails_exits_non_zero_with_one_line(tmp_path: Pa
     assert done.returncode == 1, done.stderr
     assert "No space left on device" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_an_input_error_crosses_from_the_child_as_it_was_built() -> None:
+    """The child's input errors reach the report pickled: every field, and the subclass."""
+    errors = [
+        InputError("a.json", "field 'content' is empty", where="message 3 (id m3)",
+                   problems=["first", "second"]),
+        BrokenJSON("b.json", "not JSON from here on", where="byte 17"),
+    ]
+    for error in errors:
+        again = pickle.loads(pickle.dumps(error))
+        assert type(again) is type(error) and str(again) == str(error)
+        assert (again.path, again.reason, again.where, again.problems) == (
+            error.path, error.reason, error.where, error.problems)
