@@ -48,8 +48,6 @@ class SpooledConversation:
     #: else through the time index
     pieces: list[tuple[int, int]] = field(default_factory=list)
     in_order: bool = True
-    #: handed to the sender (``Spool.release``): no more pieces may join it
-    released: bool = False
 
     @property
     def key(self) -> str:
@@ -314,24 +312,16 @@ class Spool:
 
     def release(self, keys: Iterable[str]) -> list[SpooledConversation]:
         """Of the conversations ``keys`` names (no input still unread holds more of them), those
-        that may be sent while reading goes on, marked released: those that arrived in one
-        piece, in time order (anything else is ordered once reading is done: ``release_rest``)."""
+        that may be sent while reading goes on, handed over and forgotten but for their key:
+        those that arrived in one piece, in time order (anything else is ordered once reading
+        is done: ``conversations``)."""
         with self._lock:
             found = (self._conversations.get(key) for key in dict.fromkeys(keys))
-            ready = [s for s in found
-                     if s is not None and not s.released and len(s.pieces) <= 1 and s.in_order]
+            ready = [s for s in found if s is not None and len(s.pieces) <= 1 and s.in_order]
             for spooled in ready:
-                spooled.released = True
                 del self._conversations[spooled.key]
                 self._released.add(spooled.key)
         return ready
-
-    def release_rest(self) -> list[SpooledConversation]:
-        """Once reading is done: every conversation not released yet, merged and marked."""
-        rest = [s for s in self.conversations() if not s.released]
-        for spooled in rest:
-            spooled.released = True
-        return rest
 
     def conversations(self) -> list[SpooledConversation]:
         """Every merged conversation not released while reading, in the order first seen."""

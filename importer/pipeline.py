@@ -143,7 +143,7 @@ def spool_inputs(
             ready := spool.release(unread.done(position, read))
         ):
             release(ready)
-    if release is not None and (rest := spool.release_rest()):
+    if release is not None and (rest := spool.conversations()):  # merged, once read
         release(rest)
     return True
 

@@ -98,9 +98,9 @@ def test_an_import_whose_reading_fails_exits_non_zero_with_one_line(tmp_path: Pa
     failing.write_text(
         "import sys, runpy\n"
         "from importer.merge import Spool\n"
-        "def release_rest(self):\n"
+        "def conversations(self):\n"
         "    raise OSError(28, 'No space left on device')\n"
-        "Spool.release_rest = release_rest\n"
+        "Spool.conversations = conversations\n"
         "sys.argv = ['importer', *sys.argv[1:]]\n"
         "runpy.run_module('importer', run_name='__main__')\n",
         encoding="utf-8",
