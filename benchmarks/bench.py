@@ -13,8 +13,8 @@ big exports.
 The sandbox server and our importer each run in their own process (no GIL shared with the
 benchmark or with each other); the importer's CPU time comes from ``wait4`` on its process
 (which counts the child it reads inputs in), its peak memory from ``/proc``: its own resident
-memory plus the child's private memory. Every import is checked against the server's database: each message stored once, in
-the exported order, then flushed. Its rate is compared with the simulated ideal for the same
+memory plus the child's private memory. Every import is checked against the server's
+database: each message stored once, in the exported order, then flushed. Its rate is compared with the simulated ideal for the same
 workload (benchmarks/simulate.py). What each number means: benchmarks/README.md.
 """
 
@@ -48,7 +48,10 @@ if TYPE_CHECKING:
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # the working tree's importer, converters and benchmarks
 
-_WORDS = ["we", "should", "ship", "the", "importer", "once", "the", "checkpoint", "journal", "is", "durable", "and", "the", "retry", "budget", "covers", "rate", "limits", "from", "the", "memory", "service", "so", "nobody", "has", "to", "babysit", "a", "long", "migration"]
+_WORDS = (
+    "we should ship the importer once the checkpoint journal is durable and the retry budget "
+    "covers rate limits from the memory service so nobody has to babysit a long migration"
+).split()
 _START_MS = 1_700_000_000_000
 
 
@@ -144,10 +147,10 @@ class _HighWater:
     def _watch(self) -> None:
         children_kb, tick = 0, 0
         while not self._done.wait(0.02):
-            own = _status_kb(self._pid, "VmHWM:")
-            rss = _status_kb(self._pid, "VmRSS:")
-            if own is None or rss is None:
+            status = _status_kb(self._pid)
+            if status is None:
                 return  # no /proc (not Linux), or the process is gone
+            own, rss = status.get("VmHWM", 0), status.get("VmRSS", 0)
             if tick % 5 == 0:
                 children_kb = sum(_private_kb(pid) for pid in _children(self._pid))
             tick += 1
@@ -175,12 +178,14 @@ def _private_kb(pid: int) -> int:
                if line.startswith(("Private_Clean:", "Private_Dirty:")))
 
 
-def _status_kb(pid: int, field: str) -> int | None:
+def _status_kb(pid: int) -> dict[str, int] | None:
+    """The process's memory figures in KiB (``VmRSS``, ``VmHWM`` ...); None once it is gone."""
     try:
         text = Path(f"/proc/{pid}/status").read_text()
     except OSError:
         return None
-    return next((int(line.split()[1]) for line in text.splitlines() if line.startswith(field)), None)
+    fields = (line.split() for line in text.splitlines() if line.startswith("Vm"))
+    return {parts[0].rstrip(":"): int(parts[1]) for parts in fields if len(parts) >= 2}
 
 
 def _http(url: str, body: dict[str, Any] | None = None) -> Any:
