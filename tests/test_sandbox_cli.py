@@ -213,3 +213,19 @@ def test_serve_reports_bad_flags_and_busy_ports(
     err = capsys.readouterr().err
     assert err.startswith(f"error: sandbox cannot listen on 127.0.0.1:{port}")
     assert err.count("\n") == 1
+
+
+def test_the_command_line_loads_the_web_server_only_to_serve() -> None:
+    # an import into a real server never serves: the server half of aiohttp (about 50 ms of
+    # every start) stays unloaded until ``serve`` or an import into the sandbox needs it
+    probe = (
+        "import sys, importer.cli as cli; cli._build_parser(); "
+        "print(sorted(m for m in ('aiohttp.web', 'importer.sandbox.server') if m in sys.modules))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert loaded == "[]"
+    from importer.sandbox import FaultConfig, serve  # the package still names them all
+
+    assert FaultConfig().latency_ms == 0 and callable(serve)

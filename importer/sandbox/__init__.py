@@ -3,10 +3,14 @@ SQLite and injects faults."""
 
 from __future__ import annotations
 
-from importer.sandbox.app import create_app
-from importer.sandbox.faults import FaultConfig
-from importer.sandbox.server import SandboxServer, serve
-from importer.sandbox.store import SandboxStore, StoredConversation
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from importer.sandbox.app import create_app
+    from importer.sandbox.faults import FaultConfig
+    from importer.sandbox.server import SandboxServer, serve
+    from importer.sandbox.store import SandboxStore, StoredConversation
 
 __all__ = [
     "FaultConfig",
@@ -16,3 +20,21 @@ __all__ = [
     "create_app",
     "serve",
 ]
+
+#: where each name lives, imported on first use: the server side of aiohttp takes about 50 ms to
+#: import, which every command line (``python -m importer --api-url ...`` included) would pay
+_HOMES = {
+    "FaultConfig": "importer.sandbox.faults",
+    "SandboxServer": "importer.sandbox.server",
+    "SandboxStore": "importer.sandbox.store",
+    "StoredConversation": "importer.sandbox.store",
+    "create_app": "importer.sandbox.app",
+    "serve": "importer.sandbox.server",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(home), name)

@@ -10,16 +10,16 @@ import os
 import sqlite3
 import sys
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import pydantic
 
 from importer.errors import ImporterError
-from importer.sandbox.faults import FaultConfig
-from importer.sandbox.server import serve
-from importer.sandbox.store import SandboxStore, StoredConversation
-from importer.sandbox.store_evercore import StoredEverCoreGroup
-from importer.sandbox.store_goodmem import StoredSpace
+
+if TYPE_CHECKING:  # what the commands use is imported when one runs, not with the parser
+    from importer.sandbox.store import StoredConversation
+    from importer.sandbox.store_evercore import StoredEverCoreGroup
+    from importer.sandbox.store_goodmem import StoredSpace
 
 __all__ = [
     "DEFAULT_DB",
@@ -98,6 +98,8 @@ def register_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
 
 
 def _serve_command(args: argparse.Namespace) -> int:
+    from importer.sandbox.faults import FaultConfig
+
     given = {name: getattr(args, name) for name in _fault_names()}
     fields: dict[str, Any] = {name: value for name, value in given.items() if value is not None}
     if args.sync_only:
@@ -122,6 +124,8 @@ def _serve_command(args: argparse.Namespace) -> int:
         print(f"error: --db {db}: folder {db.parent} does not exist (create it first)",
               file=sys.stderr)
         return 2
+    from importer.sandbox.server import serve
+
     try:
         return serve(args.host, args.port, args.db, api_key, faults, on_ready=ready)
     except ImporterError as exc:
@@ -137,6 +141,8 @@ def _fault_names() -> list[str]:
 
 
 def _stored_command(args: argparse.Namespace) -> int:
+    from importer.sandbox.store import SandboxStore
+
     path = Path(args.db)
     if not path.is_file():
         print(f"error: no sandbox database at {path}", file=sys.stderr)
