@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import math
 import os
@@ -343,6 +344,7 @@ def _child_import(config: dict[str, Any]) -> None:
             pass
 
     configure_logging("console")  # as the CLI does: INFO lines to stderr (our log file)
+    gc.freeze()  # as the CLI's entry does with what it imported
     clock = Clock()
     importer = BatchImporter(
         progress=clock,

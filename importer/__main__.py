@@ -4,6 +4,6 @@ from __future__ import annotations
 
 import sys
 
-from importer.cli import main
+from importer.cli import entry
 
-sys.exit(main())
+sys.exit(entry())

@@ -75,8 +75,11 @@ def run_forked(
     data_r, data_w = os.pipe()
     control_r, control_w = os.pipe()
     # the collector leaves what exists now alone, in both processes: walking those objects in
-    # the child would copy every page it touched from the parent's memory into its own
-    gc.freeze()
+    # the child would copy every page it touched from the parent's memory into its own. A
+    # program that froze its objects itself (as the command line does) keeps them frozen
+    freezing = gc.get_freeze_count() == 0
+    if freezing:
+        gc.freeze()
     # no stop signal may reach the child before it ignores them (blocked in this thread only:
     # the process still takes them, on its main thread)
     signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
@@ -90,7 +93,8 @@ def run_forked(
     if pid == 0:  # pragma: no cover - the child's coverage is not collected
         _child(work, data_w, control_r)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
-    gc.unfreeze()
+    if freezing:
+        gc.unfreeze()
     if pid < 0:
         for fd in (data_r, data_w, control_r, control_w):
             os.close(fd)

@@ -128,3 +128,23 @@ def test_an_input_error_crosses_from_the_child_as_it_was_built() -> None:
         assert type(again) is type(error) and str(again) == str(error)
         assert (again.path, again.reason, again.where, again.problems) == (
             error.path, error.reason, error.where, error.problems)
+
+
+def test_forking_leaves_the_collector_as_the_program_set_it() -> None:
+    # frozen only around the fork when nothing was; a program's own freeze (the command line
+    # freezes what it imported) is never undone
+    import gc
+
+    def work(stop: StopFlag, send: Callable[[Any], None]) -> int:
+        return gc.get_freeze_count()
+
+    assert gc.get_freeze_count() == 0
+    assert run_forked(work, lambda item: None, threading.Event()) > 0  # the child saw it frozen
+    assert gc.get_freeze_count() == 0
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        run_forked(work, lambda item: None, threading.Event())
+        assert gc.get_freeze_count() == frozen
+    finally:
+        gc.unfreeze()
