@@ -18,7 +18,7 @@ from importer.discovery import Input, discover
 from importer.errors import CheckpointError, ConfigError, TargetError
 from importer.ledger import Ledger, LedgerTotals, LedgerView, check_layout, read_summary
 from importer.models import Chunk, Conversation
-from importer.pipeline import ChunkLimits, Pipeline, Progress, validate_inputs
+from importer.pipeline import ChunkLimits, Pipeline, Progress, Reading, validate_inputs
 from importer.plan import count_pending, estimate, plan_spool
 from importer.report import Report
 from importer.retry import Backoff
@@ -78,9 +78,16 @@ class BatchImporter:
             if not report.input_errors:
                 report.fatal = _nothing_found(paths, report)
             return self._finish(report, started)
-        async with self._running(report) as pipeline:
-            if pipeline is not None:
-                await pipeline.run(inputs, report)
+        # read while the target is checked and the ledger opened: the first conversations are
+        # ready by the time sending may start
+        reading = Reading(inputs, Pipeline.convert_options(self.settings),
+                          in_child=self.settings.read_in_child)
+        try:
+            async with self._running(report) as pipeline:
+                if pipeline is not None:
+                    await pipeline.run(reading, report)
+        finally:
+            await reading.close()
         if not _found_any(report) and not report.input_errors and not report.interrupted:
             report.fatal = report.fatal or _nothing_found(paths, report)
         return self._finish(report, started)

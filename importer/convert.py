@@ -19,7 +19,7 @@ from converters.everos import to_everos_json
 from importer.discovery import discover
 from importer.errors import ConfigError
 from importer.merge import Spool, SpooledConversation
-from importer.pipeline import _Reading, spool_inputs
+from importer.pipeline import _Found, spool_inputs
 from importer.report import ConversationResult, Report
 
 __all__ = ["convert_paths", "output_name"]
@@ -45,7 +45,7 @@ def convert_paths(
     inputs, missing = discover(list(paths), source=source)
     report = Report()
     report.add_input_errors(missing)
-    found = _Reading()
+    found = _Found()
     with Spool() as spool:
         spool_inputs(inputs, options or ConvertOptions(), spool, found)
         merged = spool.conversations()

@@ -1,9 +1,10 @@
 """The sealed engine: read every input, merge conversations, run one ordered lane per conversation.
 
 Data flows one way: converters → merge (spool) → ledger filter → chunker → hooks (send, wait,
-flush) → ledger. Inputs are read first, in a worker thread so parsing big exports never blocks
-the event loop, into a spool on disk where the same conversation from several inputs becomes one
-chronological, de-duplicated stream. Then each conversation gets a lane: the messages whose ids
+flush) → ledger. Inputs are read in the background (``Reading``: a forked child, or a worker
+thread), so parsing big exports never blocks the event loop, into a spool on disk where the same
+conversation from several inputs becomes one chronological, de-duplicated stream. Each
+conversation, once no input still unread may hold more of it, gets a lane: the messages whose ids
 the target has not acknowledged are chunked and sent in order, at most one chunk in flight, the
 next only after the previous one's task succeeded.
 """
@@ -33,7 +34,7 @@ from importer.ledger import ConversationState, InDoubt, Ledger, content_digest, 
 from importer.logs import get_logger
 from importer.merge import Spool, SpooledConversation
 from importer.models import Chunk, Conversation, Message
-from importer.reader import CannotFork, StopFlag, can_fork, run_forked
+from importer.reader import CannotFork, ForkedChild, StopFlag, can_fork, start_forked
 from importer.report import ConversationResult, Report
 from importer.retry import remaining_work
 from importer.sender import StopRequested
@@ -46,6 +47,7 @@ __all__ = [
     "NullProgress",
     "Pipeline",
     "Progress",
+    "Reading",
     "spool_inputs",
     "validate_inputs",
 ]
@@ -98,7 +100,7 @@ class ChunkLimits:
 
 
 @dataclass
-class _Reading:
+class _Found:
     """What reading the inputs found besides conversations."""
 
     errors: list[InputError] = field(default_factory=list)
@@ -113,7 +115,7 @@ def spool_inputs(
     inputs: list[Input],
     options: ConvertOptions,
     spool: Spool,
-    found: _Reading,
+    found: _Found,
     stop: threading.Event | StopFlag | None = None,
     release: Callable[[list[SpooledConversation]], None] | None = None,
 ) -> bool:
@@ -197,13 +199,80 @@ async def validate_inputs(
 ) -> Spool:
     """Read, check and merge every input (in a worker thread) without sending anything.
     The caller closes the returned spool (``ids_only``: it keeps ids and times, no text)."""
-    found = _Reading()
+    found = _Found()
     spool = Spool(ids_only=ids_only)
     await asyncio.to_thread(spool_inputs, inputs, options, spool, found)
     for spooled in spool.conversations():
         report.conversations.append(ConversationResult.of(spooled, "valid"))
     found.into(report)
     return spool
+
+
+class Reading:
+    """The inputs being read into a spool, from the moment this is made: in a forked child where
+    the platform forks (``importer.reader``), else in a thread. Made before the target is
+    checked and the ledger opened, so that the first conversations are ready when sending may
+    start. Conversations come out of ``batches`` as soon as no input still unread may hold more
+    of them (``spool_inputs``); ``close`` ends the reading and removes the spool."""
+
+    def __init__(self, inputs: list[Input], options: ConvertOptions, *, in_child: bool) -> None:
+        self.found = _Found()
+        #: set to end the reading after the conversation being read
+        self.stopping = threading.Event()
+        self._loop = asyncio.get_running_loop()
+        self._released: asyncio.Queue[list[SpooledConversation] | None] = asyncio.Queue()
+        forking = in_child and can_fork()
+        self.spool = Spool(shared=forking)
+        # forked here, on the event loop's thread, before the sender, the ledger or the sandbox
+        # start threads of their own: a lock one of them held at the fork would stay held in
+        # the child (``start_forked``)
+        child = self._fork(inputs, options) if forking else None
+        #: True once every input was read, False if a stop ended it early
+        self.task: asyncio.Future[bool] = asyncio.ensure_future(
+            asyncio.to_thread(self._read, inputs, options, child)
+        )
+
+    async def batches(self) -> AsyncIterator[list[SpooledConversation]]:
+        while (batch := await self._released.get()) is not None:
+            yield batch
+
+    async def close(self) -> None:
+        """Stop reading if it still goes on, wait for it, remove the spool. A failure of the
+        reading itself is left in ``task`` for whoever awaits it."""
+        self.stopping.set()
+        try:
+            await asyncio.wait({self.task})
+        finally:
+            self.spool.close()
+        if not self.task.cancelled():
+            self.task.exception()  # seen: when the run needed it, ``Pipeline.run`` raised it
+
+    def _hand_over(self, batch: list[SpooledConversation] | None) -> None:
+        self._loop.call_soon_threadsafe(self._released.put_nowait, batch)
+
+    def _fork(self, inputs: list[Input], options: ConvertOptions) -> ForkedChild | None:
+        def work(stop: StopFlag, send: Callable[[Any], None]) -> tuple[bool, _Found]:
+            found = _Found()
+            return spool_inputs(inputs, options, self.spool, found, stop, send), found
+
+        try:
+            return start_forked(work)
+        except CannotFork:  # then read in a thread, as where there is no fork
+            return None
+
+    def _read(
+        self, inputs: list[Input], options: ConvertOptions, child: ForkedChild | None
+    ) -> bool:
+        try:
+            if child is None:
+                return spool_inputs(inputs, options, self.spool, self.found, self.stopping,
+                                    self._hand_over)
+            done, found = child.relay(self._hand_over, self.stopping)
+            self.found.errors.extend(found.errors)
+            self.found.warnings.extend(found.warnings)
+            return bool(done)
+        finally:
+            self._hand_over(None)
 
 
 class Pipeline:
@@ -225,12 +294,10 @@ class Pipeline:
         self.ledger = ledger
         self.limits = limits
         self.progress = progress or NullProgress()
-        self.options = self.convert_options(settings)
-        # the thread reading inputs watches the first, the event loop awaits the second
-        self._stopping = threading.Event()
         self._stop_event = asyncio.Event()
         self._lanes: set[asyncio.Task[None]] = set()
         self._report = Report()
+        self._reading: Reading | None = None
 
     @staticmethod
     def convert_options(settings: ImportSettings) -> ConvertOptions:
@@ -247,70 +314,35 @@ class Pipeline:
     def request_stop(self) -> None:
         """Take no new chunks; the run ends once in-flight requests finish (or the grace ends).
         Lanes waiting to retry stop at once: their chunk is not on the server."""
-        if not self._stopping.is_set():
+        if not self._stop_event.is_set():
             log.warning("stop_requested", grace_seconds=self.settings.stop_grace)
-            self._stopping.set()
             self._stop_event.set()
+            if self._reading is not None:
+                self._reading.stopping.set()
             if self.on_stop is not None:
                 self.on_stop()
 
     @property
     def stopping(self) -> bool:
-        return self._stopping.is_set()
+        return self._stop_event.is_set()
 
     # -- entry points ------------------------------------------------------------------------------
 
-    async def run(self, inputs: list[Input], report: Report) -> None:
-        """Import every valid conversation of ``inputs``; problems go into ``report``.
-        Conversations are sent while the inputs are still read, each once no input still unread
-        may hold more of it (``spool_inputs``). The reading runs in a forked child where the
-        platform forks (``importer.reader``), else in a thread."""
-        found = _Reading()
-        loop = asyncio.get_running_loop()
-        released: asyncio.Queue[list[SpooledConversation] | None] = asyncio.Queue()
-
-        def hand_over(batch: list[SpooledConversation] | None) -> None:
-            loop.call_soon_threadsafe(released.put_nowait, batch)
-
-        def read_here(spool: Spool) -> bool:
-            return spool_inputs(inputs, self.options, spool, found, self._stopping, hand_over)
-
-        def read_in_child(spool: Spool) -> bool:
-            def work(stop: StopFlag, send: Callable[[Any], None]) -> tuple[bool, _Reading]:
-                done = spool_inputs(inputs, self.options, spool, found, stop, send)
-                return done, found
-
-            done, child_found = run_forked(work, hand_over, self._stopping)
-            found.errors.extend(child_found.errors)
-            found.warnings.extend(child_found.warnings)
-            return bool(done)
-
-        def read(spool: Spool) -> bool:
-            try:
-                if forking:
-                    with suppress(CannotFork):  # then read here, as where there is no fork
-                        return read_in_child(spool)
-                return read_here(spool)
-            finally:
-                hand_over(None)
-
-        async def batches() -> AsyncIterator[list[SpooledConversation]]:
-            while (batch := await released.get()) is not None:
-                yield batch
-
-        forking = self.settings.read_in_child and can_fork()
-        with Spool(shared=forking) as spool:
-            # a stop request ends reading after the conversation being read
-            reader = asyncio.ensure_future(asyncio.to_thread(read, spool))
-            try:
-                await self._send_all(spool, batches(), report, reader)
-            except BaseException:
-                self._stopping.set()  # nothing more will be sent: reading may end
-                raise
-            finally:
-                await asyncio.wait({reader})  # the spool is closed only once reading has ended
-            reader.result()  # a failure of reading itself (not of one input) ends the run
-            found.into(report)
+    async def run(self, reading: Reading, report: Report) -> None:
+        """Import every valid conversation ``reading`` finds; problems go into ``report``.
+        Conversations are sent while the inputs are still read. The caller closes ``reading``."""
+        self._reading = reading
+        if self.stopping:  # asked before the run began
+            reading.stopping.set()
+        try:
+            await self._send_all(reading.spool, reading.batches(), report, reading.task)
+        except BaseException:
+            reading.stopping.set()  # nothing more will be sent: reading may end
+            raise
+        finally:
+            await asyncio.wait({reading.task})  # the spool is closed only once reading has ended
+        reading.task.result()  # a failure of reading itself (not of one input) ends the run
+        reading.found.into(report)
 
     async def run_conversations(self, conversations: list[Conversation], report: Report) -> None:
         """Import conversations built in code (``BatchImporter.import_conversation``)."""

@@ -29,7 +29,15 @@ from typing import Any
 
 from importer.errors import ImporterError
 
-__all__ = ["CannotFork", "ReaderDied", "StopFlag", "can_fork", "run_forked"]
+__all__ = [
+    "CannotFork",
+    "ForkedChild",
+    "ReaderDied",
+    "StopFlag",
+    "can_fork",
+    "run_forked",
+    "start_forked",
+]
 
 _HEADER = struct.Struct("!I")
 _STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
@@ -68,10 +76,19 @@ def run_forked(
     on_item: Callable[[Any], None],
     stopping: threading.Event,
 ) -> Any:
-    """Run ``work(stop, send)`` in a forked child and return what it returns (blocking: call it
-    from a worker thread). Every ``send(item)`` in the child reaches ``on_item(item)`` here, in
-    order; ``stopping`` being set is passed on as ``stop``. Raises ``ReaderDied`` if the child
-    fails or dies, ``CannotFork`` if no child could be started."""
+    """``start_forked(work).relay(on_item, stopping)``: both in the calling thread, which must
+    then be the only one running (see ``start_forked``)."""
+    return start_forked(work).relay(on_item, stopping)
+
+
+def start_forked(work: Callable[[StopFlag, Callable[[Any], None]], Any]) -> ForkedChild:
+    """Start ``work(stop, send)`` in a forked child. Raises ``CannotFork`` if no child could be
+    started.
+
+    Call it while no other thread of the process is inside a library with locks of its own
+    (SQLite, DNS lookups, a logging handler): the child inherits such a lock as it was, and
+    one held at the fork is never released there. The child of a fork made beside a thread that
+    was opening the ledger hung in its first ``sqlite3.connect``."""
     data_r, data_w = os.pipe()
     control_r, control_w = os.pipe()
     # the collector leaves what exists now alone, in both processes: walking those objects in
@@ -81,7 +98,7 @@ def run_forked(
     if freezing:
         gc.freeze()
     # no stop signal may reach the child before it ignores them (blocked in this thread only:
-    # the process still takes them, on its main thread)
+    # the process still takes them, on another thread or once unblocked)
     signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
     try:
         with warnings.catch_warnings():
@@ -101,12 +118,27 @@ def run_forked(
         raise CannotFork(str(failure)) from failure
     os.close(data_w)
     os.close(control_r)
-    try:
-        return _relay(data_r, control_w, on_item, stopping)
-    finally:
-        os.close(data_r)
-        os.close(control_w)
-        os.waitpid(pid, 0)
+    return ForkedChild(pid, data_r, control_w)
+
+
+class ForkedChild:
+    """A child started by ``start_forked``: ``relay`` hears it out."""
+
+    def __init__(self, pid: int, data: int, control: int) -> None:
+        self.pid = pid
+        self._data = data
+        self._control = control
+
+    def relay(self, on_item: Callable[[Any], None], stopping: threading.Event) -> Any:
+        """Until the child ends, hand every ``send(item)`` of it to ``on_item(item)``, in order,
+        and pass ``stopping`` on; return what ``work`` returned (blocking: call it from a worker
+        thread). Raises ``ReaderDied`` if the child fails or dies."""
+        try:
+            return _relay(self._data, self._control, on_item, stopping)
+        finally:
+            os.close(self._data)
+            os.close(self._control)
+            os.waitpid(self.pid, 0)
 
 
 def _child(

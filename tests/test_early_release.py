@@ -18,7 +18,7 @@ from converters.everos import EverOSConverter
 from importer import BatchImporter
 from importer.discovery import Input, discover
 from importer.merge import Spool, SpooledConversation
-from importer.pipeline import _Reading, spool_inputs
+from importer.pipeline import _Found, spool_inputs
 from importer.sandbox import SandboxServer
 from tests.support import DATA
 
@@ -43,7 +43,7 @@ def _releases(paths: list[Path]) -> list[list[tuple[str, int]]]:
     assert not errors
     batches: list[list[SpooledConversation]] = []
     with Spool() as spool:
-        assert spool_inputs(inputs, ConvertOptions(), spool, _Reading(), None, batches.append)
+        assert spool_inputs(inputs, ConvertOptions(), spool, _Found(), None, batches.append)
         return [[(s.key, s.count) for s in batch] for batch in batches]
 
 
@@ -159,7 +159,7 @@ def test_an_input_whose_keys_left_a_conversation_out_fails_instead_of_sending_it
 
     first = _everos(tmp_path / "1.json", "shared", range(0, 50))
     second = _everos(tmp_path / "2.json", "shared", range(50, 100))
-    found = _Reading()
+    found = _Found()
     batches: list[list[SpooledConversation]] = []
     with Spool() as spool:
         spool_inputs([Input(first, Unsure), Input(second, Unsure)], ConvertOptions(), spool,

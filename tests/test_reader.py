@@ -148,3 +148,40 @@ def test_forking_leaves_the_collector_as_the_program_set_it() -> None:
         assert gc.get_freeze_count() == frozen
     finally:
         gc.unfreeze()
+
+
+def test_an_import_forks_its_reader_before_starting_threads_of_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A lock another thread holds at the fork stays held in the child: forked beside the thread
+    opening the ledger, a reading child hung in its first ``sqlite3.connect`` (1 run in 7 of a
+    Ctrl-C test). The fork comes on the event loop's thread, before the target is checked, the
+    ledger opened or the embedded sandbox started."""
+    import asyncio
+
+    import importer.pipeline
+    import importer.reader
+    from importer import BatchImporter
+    from importer.ledger import Ledger
+
+    events: list[str] = []
+    real_fork, real_open = importer.reader.start_forked, Ledger.open
+
+    def start_forked(work: Any) -> Any:
+        events.append(f"fork on {threading.current_thread().name}")
+        return real_fork(work)
+
+    def ledger_open(self: Ledger) -> Ledger:
+        events.append("ledger opened")
+        return real_open(self)
+
+    monkeypatch.setattr(importer.pipeline, "start_forked", start_forked)
+    monkeypatch.setattr(Ledger, "open", ledger_open)
+    export = tmp_path / "g.json"
+    export.write_text(json.dumps({"group_id": "g", "messages": [
+        {"role": "user", "sender_id": "u", "timestamp": 1_700_000_000_000, "content": "hi",
+         "message_id": "m1"}]}), encoding="utf-8")  # fmt: skip
+    importer_ = BatchImporter(checkpoint_dir=tmp_path / "ck", sandbox_db=tmp_path / "s.db")
+    report = asyncio.run(importer_.import_paths([export]))
+    assert report.exit_code == 0 and report.messages_sent == 1
+    assert events == [f"fork on {threading.main_thread().name}", "ledger opened"]
