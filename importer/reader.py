@@ -6,8 +6,8 @@ one interpreter lock: while 64 inputs of 600 messages were read beside sending, 
 other core; it writes the spool's database file (which the parent reads, in WAL mode) and sends
 back what it releases, pickled, over a pipe.
 
-Where there is no ``fork`` (or it fails) the reading runs in the calling thread instead.
-Only code that runs in the child is the reading itself: it never touches the parent's event
+Where there is no ``fork`` (or it fails) the reading runs in a worker thread instead
+(``pipeline.Reading``). Only code that runs in the child is the reading itself: it never touches the parent's event
 loop, connections or ledger, and ends with ``os._exit`` so that nothing inherited is closed or
 flushed twice.
 """
@@ -35,7 +35,6 @@ __all__ = [
     "ReaderDied",
     "StopFlag",
     "can_fork",
-    "run_forked",
     "start_forked",
 ]
 
@@ -69,16 +68,6 @@ def can_fork() -> bool:
     # only where forking a process that runs threads is the platform's ordinary way (macOS
     # frameworks are not safe after fork, Windows has none)
     return sys.platform.startswith("linux") and hasattr(os, "fork")
-
-
-def run_forked(
-    work: Callable[[StopFlag, Callable[[Any], None]], Any],
-    on_item: Callable[[Any], None],
-    stopping: threading.Event,
-) -> Any:
-    """``start_forked(work).relay(on_item, stopping)``: both in the calling thread, which must
-    then be the only one running (see ``start_forked``)."""
-    return start_forked(work).relay(on_item, stopping)
 
 
 def start_forked(work: Callable[[StopFlag, Callable[[Any], None]], Any]) -> ForkedChild:

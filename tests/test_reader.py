@@ -19,7 +19,7 @@ import pytest
 
 from converters.json_stream import BrokenJSON
 from importer.errors import InputError
-from importer.reader import ReaderDied, StopFlag, can_fork, run_forked
+from importer.reader import ReaderDied, StopFlag, can_fork, start_forked
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -33,7 +33,8 @@ def test_items_arrive_in_order_and_the_result_comes_back() -> None:
         return os.getpid(), 2000
 
     got: list[int] = []
-    child_pid, count = run_forked(work, lambda item: got.append(item["n"]), threading.Event())
+    child = start_forked(work)
+    child_pid, count = child.relay(lambda item: got.append(item["n"]), threading.Event())
     assert got == list(range(2000)) and count == 2000
     assert child_pid != os.getpid()  # it really ran elsewhere
 
@@ -45,7 +46,7 @@ def test_a_failure_in_the_child_is_raised_with_its_reason() -> None:
 
     got: list[int] = []
     with pytest.raises(ReaderDied, match="OSError: No space left on device"):
-        run_forked(work, got.append, threading.Event())
+        start_forked(work).relay(got.append, threading.Event())
     assert got == [1]
 
 
@@ -54,7 +55,7 @@ def test_a_child_that_dies_without_a_word_is_not_taken_for_done() -> None:
         os._exit(0)  # killed, out of memory ...: no "done" ever comes
 
     with pytest.raises(ReaderDied, match="ended unexpectedly"):
-        run_forked(work, lambda item: None, threading.Event())
+        start_forked(work).relay(lambda item: None, threading.Event())
 
 
 def _pid_then_wait_for_stop(stop: StopFlag, send: Callable[[Any], None]) -> str:
@@ -70,7 +71,8 @@ def _pid_then_wait_for_stop(stop: StopFlag, send: Callable[[Any], None]) -> str:
 
 def test_a_stop_asked_in_the_parent_reaches_the_child() -> None:
     stopping = threading.Event()
-    assert run_forked(_pid_then_wait_for_stop, lambda pid: stopping.set(), stopping) == "stopped"
+    child = start_forked(_pid_then_wait_for_stop)
+    assert child.relay(lambda pid: stopping.set(), stopping) == "stopped"
 
 
 def test_the_child_leaves_ctrl_c_and_sigterm_to_the_parent() -> None:
@@ -83,7 +85,7 @@ def test_the_child_leaves_ctrl_c_and_sigterm_to_the_parent() -> None:
         time.sleep(0.2)  # time to die, were the signals not ignored
         stopping.set()
 
-    assert run_forked(_pid_then_wait_for_stop, signal_then_stop, stopping) == "stopped"
+    assert start_forked(_pid_then_wait_for_stop).relay(signal_then_stop, stopping) == "stopped"
 
 
 def test_an_import_whose_reading_fails_exits_non_zero_with_one_line(tmp_path: Path) -> None:
@@ -139,12 +141,13 @@ def test_forking_leaves_the_collector_as_the_program_set_it() -> None:
         return gc.get_freeze_count()
 
     assert gc.get_freeze_count() == 0
-    assert run_forked(work, lambda item: None, threading.Event()) > 0  # the child saw it frozen
+    frozen_there = start_forked(work).relay(lambda item: None, threading.Event())
+    assert frozen_there > 0  # the child saw it frozen
     assert gc.get_freeze_count() == 0
     gc.freeze()
     try:
         frozen = gc.get_freeze_count()
-        run_forked(work, lambda item: None, threading.Event())
+        start_forked(work).relay(lambda item: None, threading.Event())
         assert gc.get_freeze_count() == frozen
     finally:
         gc.unfreeze()
