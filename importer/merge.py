@@ -15,9 +15,7 @@ ties in time keep the order the inputs were given in. Reading goes one page at a
 
 from __future__ import annotations
 
-import shutil
 import sqlite3
-import tempfile
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -26,6 +24,7 @@ from typing import Any
 
 from importer.errors import InputError
 from importer.models import Conversation, Message
+from importer.scratch import ScratchDir
 from importer.sqlbatch import insert_rows
 
 __all__ = ["Piece", "Repeats", "Spool", "SpooledConversation"]
@@ -90,8 +89,10 @@ class Spool:
     ) -> None:
         #: keep only ids, times and fingerprints (enough to merge and count: ``--validate-only``)
         self.ids_only = ids_only
-        self._dir = Path(tempfile.mkdtemp(prefix="importer-spool-", dir=directory))
-        # holds message text for the length of a run: owner-only (mkdtemp), deleted by close()
+        # holds message text for the length of a run: owner-only, removed by close() (or, after
+        # a run that could not, by the next spool made beside it)
+        self._scratch = ScratchDir("importer-spool-", directory)
+        self._dir = self._scratch.path
         self._connection: sqlite3.Connection | None = self._connect()
         self._lock = threading.Lock()
         # ``shared``: written by a forked child while this process reads, through a write-ahead
@@ -385,7 +386,7 @@ class Spool:
         with self._lock:
             if self._connection is not None:
                 self._connection.close()
-        shutil.rmtree(self._dir, ignore_errors=True)
+        self._scratch.remove()
 
     def __enter__(self) -> Spool:
         return self
