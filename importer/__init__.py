@@ -5,6 +5,7 @@ The public API: ``BatchImporter`` and the models and errors it speaks.
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 from importer.errors import (
@@ -18,10 +19,10 @@ from importer.errors import (
     RetriableTargetError,
     TargetError,
 )
-from importer.models import Chunk, Conversation, Message
 
 if TYPE_CHECKING:
     from importer.api import BatchImporter
+    from importer.models import Chunk, Conversation, Message
 
 __all__ = [
     "AuthError",
@@ -42,11 +43,20 @@ __all__ = [
 __version__ = "0.1.0"
 
 
-def __getattr__(name: str) -> Any:
-    # BatchImporter pulls in the converters, which import our models: load it on first use
-    # so that ``import converters`` and ``import importer`` work in either order.
-    if name == "BatchImporter":
-        from importer.api import BatchImporter
+#: names imported on first use: the models load pydantic, BatchImporter the converters (which
+#: import our models), so that ``import converters`` and ``import importer`` work in either order
+#: and ``python -m importer`` is its own code from its first tenth of a second (a Ctrl-C then
+#: gets a line, not a traceback)
+_LAZY = {
+    "BatchImporter": "importer.api",
+    "Chunk": "importer.models",
+    "Conversation": "importer.models",
+    "Message": "importer.models",
+}
 
-        return BatchImporter
-    raise AttributeError(f"module 'importer' has no attribute {name!r}")
+
+def __getattr__(name: str) -> Any:
+    home = _LAZY.get(name)
+    if home is None:
+        raise AttributeError(f"module 'importer' has no attribute {name!r}")
+    return getattr(importlib.import_module(home), name)

@@ -187,3 +187,19 @@ def test_checkpoints_hold_no_text_or_key_and_json_logs_are_json(
     assert "Good morning everyone" not in saved
     rows = server.store.messages("group", "group_sales_ai_2025")
     assert all(r["sender_name"] for r in rows)
+
+
+def test_ctrl_c_while_the_program_loads_prints_a_line_not_a_traceback(tmp_path: Path) -> None:
+    """Loading the command's modules takes about a third of a second; a Ctrl-C then used to end
+    in a KeyboardInterrupt traceback. One of those modules is made to be interrupted here."""
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "tqdm").mkdir()
+    (tmp_path / "tqdm" / "__init__.py").write_text("raise KeyboardInterrupt\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(REPO)])}
+    run = subprocess.run([sys.executable, "-m", "importer", str(tmp_path)], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, check=False)  # fmt: skip
+    assert run.returncode == 130
+    assert run.stderr.strip() == "interrupted"
