@@ -47,16 +47,15 @@ class ScratchDir:
             self._lock = None
 
 
-def remove_abandoned(parent: Path, prefix: str, *, grace: float = _GRACE_SECONDS) -> list[Path]:
+def remove_abandoned(parent: Path, prefix: str, *, grace: float = _GRACE_SECONDS) -> None:
     """Remove the folders ``<prefix>…`` in ``parent`` that this user owns, older than
-    ``grace`` seconds, whose lock nobody holds; returns them."""
+    ``grace`` seconds, whose lock nobody holds."""
     if fcntl is None:
-        return []
-    removed: list[Path] = []
+        return
     try:
         candidates = list(parent.glob(f"{prefix}*"))
     except OSError:
-        return removed
+        return
     for path in candidates:
         try:
             info = path.lstat()
@@ -72,7 +71,5 @@ def remove_abandoned(parent: Path, prefix: str, *, grace: float = _GRACE_SECONDS
             continue  # held: a run is using it
         else:
             shutil.rmtree(path, ignore_errors=True)
-            removed.append(path)
         finally:
             os.close(fd)
-    return removed
