@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import gc
 import json
 import math
 import os
@@ -327,6 +326,7 @@ def _child_import(config: dict[str, Any]) -> None:
     each add holds its slot); writes what it saw as JSON."""
     from importer.api import BatchImporter
     from importer.console import configure_logging
+    from importer.reader import freeze_for_good
 
     class Clock:
         """The ``Progress`` protocol: sending starts once the first conversation is read."""
@@ -344,7 +344,7 @@ def _child_import(config: dict[str, Any]) -> None:
             pass
 
     configure_logging("console")  # as the CLI does: INFO lines to stderr (our log file)
-    gc.freeze()  # as the CLI's entry does with what it imported
+    freeze_for_good()  # as the CLI's entry does with what it imported
     clock = Clock()
     importer = BatchImporter(
         progress=clock,

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import json
 import os
 import shlex
@@ -29,6 +28,7 @@ from importer.config import (
 from importer.console import LogProgress, TqdmProgress, configure_logging, format_summary
 from importer.errors import ConfigError, ImporterError
 from importer.logs import get_logger
+from importer.reader import freeze_for_good
 from importer.report import Report
 from importer.shard import Shard, parse_shard
 from importer.targets.base import public_url
@@ -48,7 +48,7 @@ def entry() -> int:
     # the modules, classes and schemas imported by now live as long as the process: frozen,
     # the collector's full passes skip them (each walked all of them, about 30 ms of a
     # stalled event loop) and the reading child shares their pages with this process
-    gc.freeze()
+    freeze_for_good()
     return main()
 
 
