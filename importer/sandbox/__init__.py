@@ -23,7 +23,7 @@ __all__ = [
 
 #: where each name lives, imported on first use: the server side of aiohttp takes about 50 ms to
 #: import, which every command line (``python -m importer --api-url ...`` included) would pay
-_HOMES = {
+_LAZY = {
     "FaultConfig": "importer.sandbox.faults",
     "SandboxServer": "importer.sandbox.server",
     "SandboxStore": "importer.sandbox.store",
@@ -34,7 +34,7 @@ _HOMES = {
 
 
 def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
+    home = _LAZY.get(name)
     if home is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     return getattr(importlib.import_module(home), name)
