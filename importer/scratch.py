@@ -5,7 +5,8 @@ leaves at once) cannot, and the folder kept message text in the temporary direct
 Each folder is locked (``flock``) by the process that made it, for as long as it lives: the next
 folder made in the same place removes those whose lock nobody holds any more. The lock, not a
 process id, says who is alive: it is released by the kernel when its holder dies, and it means
-the same across PID namespaces sharing one ``/tmp``.
+the same across PID namespaces sharing one ``/tmp``. A folder gets its name only once locked
+(made under a hidden name, locked, renamed), so none is ever seen unlocked while its maker lives.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-import time
 from pathlib import Path
 
 try:
@@ -23,9 +23,6 @@ except ImportError:  # Windows: no flock; folders of killed runs stay, as before
 
 __all__ = ["ScratchDir"]
 
-#: a folder this young is never removed: its maker may not have locked it yet
-_GRACE_SECONDS = 60.0
-
 
 class ScratchDir:
     """A new owner-only folder named ``<prefix>…`` in ``directory`` (the system's temporary
@@ -34,11 +31,15 @@ class ScratchDir:
     def __init__(self, prefix: str, directory: Path | str | None = None) -> None:
         parent = Path(directory or tempfile.gettempdir())
         remove_abandoned(parent, prefix)
-        self.path = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
         self._lock: int | None = None
-        if fcntl is not None:
-            self._lock = os.open(self.path, os.O_RDONLY)
-            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        if fcntl is None:
+            self.path: Path = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+            return
+        hidden = Path(tempfile.mkdtemp(prefix=f".{prefix}", dir=parent))
+        self._lock = os.open(hidden, os.O_RDONLY)
+        fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        self.path = parent / hidden.name[1:]
+        hidden.rename(self.path)  # the lock is on the folder itself: it moves with it
 
     def remove(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)
@@ -47,9 +48,9 @@ class ScratchDir:
             self._lock = None
 
 
-def remove_abandoned(parent: Path, prefix: str, *, grace: float = _GRACE_SECONDS) -> None:
-    """Remove the folders ``<prefix>…`` in ``parent`` that this user owns, older than
-    ``grace`` seconds, whose lock nobody holds."""
+def remove_abandoned(parent: Path, prefix: str) -> None:
+    """Remove the folders ``<prefix>…`` in ``parent`` that this user owns and whose lock nobody
+    holds."""
     if fcntl is None:
         return
     try:
@@ -58,9 +59,7 @@ def remove_abandoned(parent: Path, prefix: str, *, grace: float = _GRACE_SECONDS
         return
     for path in candidates:
         try:
-            info = path.lstat()
-            if (not path.is_dir() or path.is_symlink() or info.st_uid != os.getuid()
-                    or time.time() - info.st_mtime < grace):
+            if path.is_symlink() or not path.is_dir() or path.stat().st_uid != os.getuid():
                 continue
             fd = os.open(path, os.O_RDONLY)
         except OSError:
