@@ -86,6 +86,8 @@ class BatchImporter:
             async with self._running(report) as pipeline:
                 if pipeline is not None:
                     await pipeline.run(reading, report)
+                # the spool goes while the ledger closes: each copies out its write-ahead log
+                reading.start_closing()
         finally:
             await reading.close()
         if not _found_any(report) and not report.input_errors and not report.interrupted:

@@ -231,19 +231,31 @@ class Reading:
         self.task: asyncio.Future[bool] = asyncio.ensure_future(
             asyncio.to_thread(self._read, inputs, options, child)
         )
+        self._closing: asyncio.Future[None] | None = None
 
     async def batches(self) -> AsyncIterator[list[SpooledConversation]]:
         while (batch := await self._released.get()) is not None:
             yield batch
 
+    def start_closing(self) -> None:
+        """Begin what ``close`` does, and go on."""
+        if self._closing is None:
+            self._closing = asyncio.ensure_future(self._close())
+
     async def close(self) -> None:
-        """Stop reading if it still goes on, wait for it, remove the spool. A failure of the
-        reading itself is left in ``task`` for whoever awaits it."""
+        """Stop reading if it still goes on, wait for it, remove the spool (in a thread: closing
+        it copies out its write-ahead log, a few milliseconds). A failure of the reading itself
+        is left in ``task`` for whoever awaits it."""
+        self.start_closing()
+        assert self._closing is not None
+        await self._closing
+
+    async def _close(self) -> None:
         self.stopping.set()
         try:
             await asyncio.wait({self.task})
         finally:
-            self.spool.close()
+            await asyncio.to_thread(self.spool.close)
         if not self.task.cancelled():
             self.task.exception()  # seen: when the run needed it, ``Pipeline.run`` raised it
 
