@@ -5,9 +5,9 @@ The public API: ``BatchImporter`` and the models and errors it speaks.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from importer._lazy import lazy_names
 from importer.errors import (
     AuthError,
     CheckpointError,
@@ -55,8 +55,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    home = _LAZY.get(name)
-    if home is None:
-        raise AttributeError(f"module 'importer' has no attribute {name!r}")
-    return getattr(importlib.import_module(home), name)
+__getattr__ = lazy_names(__name__, _LAZY)

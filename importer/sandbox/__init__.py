@@ -3,8 +3,9 @@ SQLite and injects faults."""
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from importer._lazy import lazy_names
 
 if TYPE_CHECKING:
     from importer.sandbox.app import create_app
@@ -33,8 +34,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    home = _LAZY.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(home), name)
+__getattr__ = lazy_names(__name__, _LAZY)
