@@ -92,7 +92,6 @@ class Spool:
         # holds message text for the length of a run: owner-only, removed by close() (or, after
         # a run that could not, by the next spool made beside it)
         self._scratch = ScratchDir("importer-spool-", directory)
-        self._dir = self._scratch.path
         self._connection: sqlite3.Connection | None = self._connect()
         self._lock = threading.Lock()
         # ``shared``: written by a forked child while this process reads, through a write-ahead
@@ -131,7 +130,7 @@ class Spool:
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(
-            self._dir / "spool.sqlite", check_same_thread=False, isolation_level=None
+            self._scratch.path / "spool.sqlite", check_same_thread=False, isolation_level=None
         )
         db.executescript("PRAGMA synchronous=OFF; PRAGMA temp_store=FILE;")
         return db

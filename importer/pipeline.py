@@ -237,18 +237,17 @@ class Reading:
         while (batch := await self._released.get()) is not None:
             yield batch
 
-    def start_closing(self) -> None:
-        """Begin what ``close`` does, and go on."""
+    def start_closing(self) -> asyncio.Future[None]:
+        """Begin what ``close`` does (once, however often asked), and go on."""
         if self._closing is None:
             self._closing = asyncio.ensure_future(self._close())
+        return self._closing
 
     async def close(self) -> None:
         """Stop reading if it still goes on, wait for it, remove the spool (in a thread: closing
         it copies out its write-ahead log, a few milliseconds). A failure of the reading itself
         is left in ``task`` for whoever awaits it."""
-        self.start_closing()
-        assert self._closing is not None
-        await self._closing
+        await self.start_closing()
 
     async def _close(self) -> None:
         self.stopping.set()

@@ -172,8 +172,9 @@ def _child(
 
 
 def _close_inherited(keep: set[int]) -> None:  # pragma: no cover - runs in the child
-    """Close what the child inherited but must not hold: above all the ledger's lock, which
-    would otherwise outlive a parent that was killed until the child noticed and ended."""
+    """Close what the child inherited but must not hold: above all locks (the spool folder's,
+    a program's own), which would otherwise outlive a parent that was killed until the child
+    noticed and ended."""
     for name in os.listdir("/proc/self/fd"):
         fd = int(name)
         if fd not in keep:
