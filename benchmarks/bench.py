@@ -14,8 +14,9 @@ The sandbox server and our importer each run in their own process (no GIL shared
 benchmark or with each other); the importer's CPU time comes from ``wait4`` on its process
 (which counts the child it reads inputs in), its peak memory from ``/proc``: its own resident
 memory plus the child's private memory. Every import is checked against the server's
-database: each message stored once, in the exported order, then flushed. Its rate is compared with the simulated ideal for the same
-workload (benchmarks/simulate.py). What each number means: benchmarks/README.md.
+database: each message stored once, in the exported order, then flushed. Its rate is compared
+with the simulated ideal for the same workload (benchmarks/simulate.py). What each number
+means: benchmarks/README.md.
 """
 
 from __future__ import annotations
